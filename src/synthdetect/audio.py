@@ -1,0 +1,134 @@
+"""Reading tracks: probe a candidate, cut its 30 s window, write the clip.
+
+Everything decodes with soundfile (libsndfile reads MP3, OGG, Opus and FLAC), and only
+the window that is needed: ``sf.read(start=, stop=)`` seeks, so a 30 s crop out of a
+150 s track costs about as much as decoding 30 s.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+#: Clips are stored losslessly so the clip stage adds no codec of its own.
+CLIP_FORMAT = "FLAC"
+CLIP_SUBTYPE = "PCM_16"
+
+
+class AudioError(ValueError):
+    """A track that cannot be used, with the reason in words."""
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What a candidate track looks like, or why it cannot be used."""
+
+    ok: bool
+    reason: str
+    duration_s: float
+    samplerate: int
+
+
+def probe(
+    path: str | os.PathLike,
+    *,
+    offset_s: float = 0.0,
+    seconds: float = 30.0,
+    min_seconds: float | None = None,
+    silence_dbfs: float = -60.0,
+) -> Probe:
+    """Check that a track decodes, is long enough and is not silent in its window.
+
+    ``min_seconds`` (default: ``seconds`` less 0.5 s of encoder padding) is the shortest
+    usable track; the window ``[offset_s, offset_s + seconds)`` must hold audio louder
+    than ``silence_dbfs`` RMS.
+    """
+    min_seconds = seconds - 0.5 if min_seconds is None else min_seconds
+    try:
+        info = sf.info(str(path))
+        duration = info.frames / info.samplerate if info.samplerate else 0.0
+        if duration < min_seconds:
+            return Probe(
+                False,
+                f"too short: {duration:.2f} s < {min_seconds:.2f} s",
+                duration,
+                info.samplerate,
+            )
+        y = read_window(path, offset_s, seconds, samplerate=None)
+    except (sf.LibsndfileError, RuntimeError, AudioError, OSError) as err:
+        return Probe(False, f"undecodable: {err}", 0.0, 0)
+    if y.size == 0:
+        return Probe(False, "no audio frames in window", duration, info.samplerate)
+    rms = float(np.sqrt(np.mean(np.square(y, dtype=np.float64))))
+    level = 20 * np.log10(max(rms, 1e-12))
+    if level < silence_dbfs:
+        return Probe(
+            False,
+            f"silent: RMS {level:.1f} dBFS < {silence_dbfs:.1f} dBFS",
+            duration,
+            info.samplerate,
+        )
+    return Probe(True, "", duration, info.samplerate)
+
+
+def read_window(
+    path: str | os.PathLike, offset_s: float, seconds: float, *, samplerate: int | None
+) -> np.ndarray:
+    """Decode ``seconds`` of mono float32 audio from ``offset_s``, resampled to ``samplerate``.
+
+    A window that runs past the end is zero-padded (MP3 decoders differ by a few ms of
+    encoder delay); ``samplerate=None`` keeps the file's own rate.
+    """
+    with sf.SoundFile(str(path)) as f:
+        sr = f.samplerate
+        start = int(round(offset_s * sr))
+        n = int(round(seconds * sr))
+        if start >= f.frames:
+            raise AudioError(f"{path}: window starts at {offset_s:.2f} s, past the end")
+        f.seek(start)
+        y = f.read(n, dtype="float32", always_2d=True)
+    y = y.mean(axis=1) if y.shape[1] > 1 else y[:, 0]
+    if y.shape[0] < n:
+        y = np.pad(y, (0, n - y.shape[0]))
+    if samplerate is not None and samplerate != sr:
+        import librosa  # imported lazily: resampling is the rare path
+
+        y = librosa.resample(y, orig_sr=sr, target_sr=samplerate, res_type="soxr_hq")
+        y = fix_length(y, int(round(seconds * samplerate)))
+    return np.ascontiguousarray(y, dtype=np.float32)
+
+
+def fix_length(y: np.ndarray, n: int) -> np.ndarray:
+    """Trim or zero-pad to exactly ``n`` samples."""
+    return y[:n] if y.shape[0] >= n else np.pad(y, (0, n - y.shape[0]))
+
+
+def write_clip(path: str | os.PathLike, y: np.ndarray, samplerate: int) -> None:
+    """Write a clip as 16-bit FLAC, atomically (a crashed job leaves no half file)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    sf.write(str(tmp), np.clip(y, -1.0, 1.0), samplerate, format=CLIP_FORMAT, subtype=CLIP_SUBTYPE)
+    os.replace(tmp, path)
+
+
+def read_clip(path: str | os.PathLike) -> tuple[np.ndarray, int]:
+    """Read a clip written by :func:`write_clip` as mono float32."""
+    y, sr = sf.read(str(path), dtype="float32", always_2d=True)
+    return y.mean(axis=1) if y.shape[1] > 1 else y[:, 0], sr
+
+
+def make_clip(
+    source: str | os.PathLike,
+    dest: str | os.PathLike,
+    *,
+    offset_s: float,
+    seconds: float,
+    samplerate: int,
+) -> None:
+    """The clip stage: the track's window, mono, at the configured rate, as FLAC."""
+    write_clip(dest, read_window(source, offset_s, seconds, samplerate=samplerate), samplerate)

@@ -1,0 +1,90 @@
+"""Config validation, paths and the input functions every stage shares."""
+
+import hashlib
+from functools import cache
+from pathlib import Path
+
+import pandas as pd
+from snakemake.utils import validate
+
+validate(config, "../schemas/config.schema.yaml", set_default=True)
+
+RESULTS = config["results"]
+RESOURCES = config["resources"]
+SOURCES = sorted(config["sources"])
+MODELS = config["models"]["enabled"]
+SRC = Path(workflow.basedir) / "src" / "synthdetect"
+
+
+wildcard_constraints:
+    source="|".join(SOURCES),
+    track=r"[A-Za-z0-9][A-Za-z0-9._-]*",
+    model="|".join(MODELS),
+    split="train|val|test",
+
+
+@cache
+def code(*modules):
+    """Fingerprint of the library modules a rule runs, so editing them reruns it.
+
+    Snakemake sees a rule's own code but not what it imports.
+    """
+    digest = hashlib.sha256()
+    for module in modules:
+        digest.update((SRC / f"{module}.py").read_bytes())
+    return digest.hexdigest()[:16]
+
+
+@cache
+def _manifest(path, mtime):
+    return pd.read_parquet(path).set_index(["source", "track"], drop=False)
+
+
+def manifest():
+    """The manifest table (after the checkpoint has run), read once per version."""
+    path = checkpoints.manifest.get().output.manifest
+    return _manifest(path, Path(path).stat().st_mtime_ns)
+
+
+def track_row(wildcards):
+    try:
+        return manifest().loc[(wildcards.source, wildcards.track)]
+    except KeyError:
+        raise ValueError(
+            f"track {wildcards.source}/{wildcards.track} is not in the manifest "
+            f"{checkpoints.manifest.get().output.manifest}"
+        ) from None
+
+
+def per_track(pattern, split=None):
+    """An input function: ``pattern`` for every track of the manifest (or of one split)."""
+
+    def paths(wildcards):
+        table = manifest()
+        wanted = split or getattr(wildcards, "split", None)
+        if wanted:
+            table = table[table.split == wanted]
+        return [
+            pattern.format(source=s, track=t) for s, t in zip(table.source, table.track)
+        ]
+
+    return paths
+
+
+def folder_listing(spec):
+    """A folder source's file names, sizes and times, hashed: adding a file reruns it."""
+    if spec["kind"] != "folder":
+        return ""
+    root = Path(spec["path"])
+    if not root.is_dir():
+        raise ValueError(
+            f"config sources: folder {root} does not exist; fix the source's 'path'"
+        )
+    digest = hashlib.sha256()
+    for p in sorted(root.glob(spec["glob"])):
+        if p.is_file():
+            st = p.stat()
+            digest.update(
+                f"{p.relative_to(root)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode()
+            )
+    return digest.hexdigest()[:16]

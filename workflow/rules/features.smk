@@ -1,0 +1,76 @@
+"""Fan-in: feature tables, histogram analysis and the per-split image caches."""
+
+
+rule features:
+    input:
+        manifest=f"{RESULTS}/manifest.parquet",
+        histograms=per_track(f"{RESULTS}/histograms/{{source}}/{{track}}.parquet"),
+    output:
+        color=f"{RESULTS}/features/color.parquet",
+        deriv=f"{RESULTS}/features/deriv.parquet",
+        raw=f"{RESULTS}/features/raw.parquet",
+    log:
+        f"{RESULTS}/logs/features.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/features.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    params:
+        features=config["features"],
+        code=code("histogram_io", "features"),
+    script:
+        "../scripts/features.py"
+
+
+rule analysis:
+    input:
+        manifest=f"{RESULTS}/manifest.parquet",
+        raw=f"{RESULTS}/features/raw.parquet",
+    output:
+        color=report(
+            f"{RESULTS}/figures/color_histograms.png",
+            caption="../report/color_histograms.rst",
+            category="Histogram analysis",
+        ),
+        deriv=report(
+            f"{RESULTS}/figures/derivative_histograms.png",
+            caption="../report/derivative_histograms.rst",
+            category="Histogram analysis",
+        ),
+        summary=f"{RESULTS}/figures/histogram_differences.json",
+    log:
+        f"{RESULTS}/logs/analysis.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/analysis.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        features=config["features"],
+        code=code("analysis", "features"),
+    script:
+        "../scripts/analysis.py"
+
+
+rule image_cache:
+    input:
+        manifest=f"{RESULTS}/manifest.parquet",
+        images=per_track(f"{RESULTS}/spectrograms/{{source}}/{{track}}.png"),
+    output:
+        f"{RESULTS}/images/{{split}}.npy",
+    log:
+        f"{RESULTS}/logs/image_cache/{{split}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/image_cache/{{split}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    params:
+        size=config["spectrogram"]["size"],
+        code=code("images"),
+    script:
+        "../scripts/image_cache.py"

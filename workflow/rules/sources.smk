@@ -1,0 +1,83 @@
+"""Sources: corpora and downloads become candidate tables, then one manifest."""
+
+DEMO = config["demo"]["out"]
+
+
+rule demo_corpus:
+    output:
+        index=f"{DEMO}/index.parquet",
+    log:
+        f"{DEMO}/logs/demo_corpus.log",
+    benchmark:
+        f"{DEMO}/benchmarks/demo_corpus.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    params:
+        n_per_class=config["demo"]["n_per_class"],
+        seed=config["seed"],
+        sample_rate=config["demo"]["sample_rate"],
+        bitrate_kbps=config["demo"]["bitrate_kbps"],
+        human_dirs=config["demo"]["human_dirs"],
+        code=code("demo_corpus", "composer", "synth"),
+    script:
+        "../scripts/demo_corpus.py"
+
+
+def candidate_inputs(wildcards):
+    spec = config["sources"][wildcards.source]
+    if spec["kind"] == "demo":
+        return {"index": f"{DEMO}/index.parquet"}
+    if spec["kind"] == "folder":
+        return {}
+    return source_archive_inputs(wildcards.source, spec)
+
+
+rule candidates:
+    input:
+        unpack(candidate_inputs),
+    output:
+        f"{RESULTS}/candidates/{{source}}.parquet",
+    log:
+        f"{RESULTS}/logs/candidates/{{source}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/candidates/{{source}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        spec=lambda wildcards: config["sources"][wildcards.source],
+        listing=lambda wildcards: folder_listing(config["sources"][wildcards.source]),
+        code=code("candidates"),
+    script:
+        "../scripts/candidates.py"
+
+
+checkpoint manifest:
+    input:
+        expand(f"{RESULTS}/candidates/{{source}}.parquet", source=SOURCES),
+    output:
+        manifest=f"{RESULTS}/manifest.parquet",
+        excluded=f"{RESULTS}/excluded.parquet",
+    log:
+        f"{RESULTS}/logs/manifest.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/manifest.tsv"
+    threads: 2
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    params:
+        names=SOURCES,
+        sources={
+            name: {k: spec[k] for k in ("n", "crop", "windows_per_recording")}
+            for name, spec in config["sources"].items()
+        },
+        seed=config["seed"],
+        clip=config["clip"],
+        split=config["split"],
+        code=code("manifest", "audio"),
+    script:
+        "../scripts/manifest.py"

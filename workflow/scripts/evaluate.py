@@ -1,0 +1,23 @@
+"""Score a trained model on every split; metrics on the test split only."""
+
+from synthdetect.experiment import evaluate, feature_splits, image_splits
+from synthdetect.logs import setup_logging
+
+setup_logging(snakemake.log[0])
+inp = snakemake.input
+name = snakemake.wildcards.model
+if "features" in inp.keys():
+    data = feature_splits(inp.manifest, inp.features)
+else:
+    data = image_splits(inp.manifest, {s: inp[s] for s in ("train", "val", "test")})
+evaluate(
+    name,
+    inp.model,
+    data,
+    snakemake.output.predictions,
+    snakemake.output.metrics,
+    snakemake.output.confusion,
+    hp=snakemake.params.hp,
+    device=snakemake.params.device,
+    threads=snakemake.threads,
+)

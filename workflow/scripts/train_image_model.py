@@ -1,0 +1,19 @@
+"""The paper's CNN or frozen ResNet18 on the spectrogram images."""
+
+from synthdetect.experiment import fit_network, image_splits
+from synthdetect.logs import setup_logging
+
+setup_logging(snakemake.log[0])
+p = snakemake.params
+inp = snakemake.input
+fit_network(
+    snakemake.wildcards.net,
+    image_splits(inp.manifest, {"train": inp.train, "val": inp.val}),
+    snakemake.output.model,
+    snakemake.output.history,
+    snakemake.output.curve,
+    seed=p.seed,
+    hp=p.hp,
+    device=p.device,
+    threads=snakemake.threads,
+)
