@@ -391,9 +391,11 @@ def _describe_built(root: Path, per_genre: int, aam_ids: Sequence[int]) -> Datas
 
 
 @pytest.fixture(scope="session", name="datasets")
-def datasets_fixture(pytestconfig) -> Datasets:
+def datasets_fixture(pytestconfig, tmp_path_factory) -> Datasets:
     """FMA-small, FMA-metadata and AAM-mixes archives, built once and cached in pytest's
-    cache directory (``.pytest_cache/d/synthdetect-datasets``) across sessions. Treat the
-    files as read-only; copy them to change them."""
-    cache_root = pytestconfig.cache.mkdir("synthdetect-datasets")
-    return cached_datasets(cache_root)
+    cache directory (``.pytest_cache/d/synthdetect-datasets``) across sessions (or in a
+    temporary directory with ``-p no:cacheprovider``). Treat the files as read-only."""
+    cache = getattr(pytestconfig, "cache", None)
+    if cache is None:
+        return build_datasets(tmp_path_factory.mktemp("datasets"))
+    return cached_datasets(cache.mkdir("synthdetect-datasets"))

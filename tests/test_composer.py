@@ -64,8 +64,9 @@ def test_duration_within_requested_range(songs):
     for s in songs:
         assert 40.0 <= s.duration <= 100.0
         assert s.midi.get_end_time() <= s.duration + 1e-6
-    short = [compose(seed, min_seconds=30, max_seconds=45) for seed in range(20)]
-    assert all(s.duration <= 45 for s in short)
+    short = [compose(seed, min_seconds=20, max_seconds=40) for seed in range(60)]
+    assert all(s.duration <= 40 for s in short)
+    assert any(s.tempo < 70 and len(s.sections) == 5 for s in short)  # the tightest case
 
 
 def _bar_chord_pcs(song, bar_s):
@@ -100,7 +101,8 @@ def test_repeated_chorus_varies_slightly():
         s = compose(seed)
         beat_s = 60.0 / s.tempo
         melody = next(i for i in s.midi.instruments if i.name == "melody")
-        choruses = [p for p in s.section_plan if p.name == "chorus"]
+        # the last section ends on a cadence of its own, so compare earlier choruses only
+        choruses = [p for p in s.section_plan[:-1] if p.name == "chorus"]
         if len(choruses) < 2 or choruses[0].root != choruses[1].root:
             continue
         tunes = []
@@ -144,6 +146,6 @@ def test_metadata_and_key_signatures():
 
 def test_bad_lengths_rejected():
     with pytest.raises(ValueError, match="max_seconds"):
-        compose(0, max_seconds=10)
+        compose(0, max_seconds=30)
     with pytest.raises(ValueError, match="min_seconds"):
         compose(0, min_seconds=90, max_seconds=60)

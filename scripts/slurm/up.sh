@@ -123,6 +123,13 @@ alive() {
 
 node_state() { timeout 10 sinfo -h -N -n "$NODE" -o %T 2>/dev/null | head -n1 || true; }
 
+# registered_since TIME: slurmctld has heard from a slurmd started at or after TIME.
+registered_since() {
+  local t
+  t=$(timeout 10 scontrol show node "$NODE" -o 2>/dev/null | grep -o 'SlurmdStartTime=[^ ]*' | cut -d= -f2)
+  [[ -n $t && ! $t < $1 ]]
+}
+
 show_logs() {
   local f
   for f in "$RT"/log/munged.log "$RT"/log/slurmctld.log "$RT"/log/slurmd.log "$RT"/log/*.out; do
@@ -132,7 +139,27 @@ show_logs() {
   done
 }
 
-fail() { log "ERROR: $*"; show_logs; exit 1; }
+STARTED=()  # daemons this call started; on failure they are stopped again (down.sh)
+fail() {
+  log "ERROR: $*"
+  show_logs
+  if ((${#STARTED[@]})); then
+    log "stopping what this call started (${STARTED[*]}); logs stay in $RT/log"
+    exec 9>&- # down.sh takes the same lock
+    SYNTHDETECT_SLURM_DIR="$RT" bash "$(dirname "${BASH_SOURCE[0]}")/down.sh" >&2 || true
+  fi
+  exit 1
+}
+
+# wait_pid NAME: a daemonizing NAME writes its PID file a moment after the parent returns.
+wait_pid() {
+  local _
+  for _ in $(seq 100); do
+    alive "$1" && return 0
+    sleep 0.1
+  done
+  fail "$1 is not running (no live PID in $RT/run/$1.pid after 10 s)"
+}
 
 # Point /etc/slurm/slurm.conf at our config when that is safe (see the header).
 link_etc_conf() {
@@ -255,10 +282,12 @@ EOF
 if ! alive munged; then
   rm -f "$SOCKET" "$SOCKET.lock"
   log "starting munged"
+  STARTED+=(munged)
   munged --force --socket="$SOCKET" --key-file="$MUNGE_DIR/munge.key" \
     --pid-file="$RT/run/munged.pid" --log-file="$RT/log/munged.log" \
     --seed-file="$MUNGE_DIR/munged.seed" </dev/null >>"$RT/log/munged.out" 2>&1 9>&- ||
     fail "munged did not start"
+  wait_pid munged
 fi
 for _ in $(seq 50); do
   if munge -n -S "$SOCKET" 2>/dev/null | unmunge -S "$SOCKET" >/dev/null 2>&1; then break; fi
@@ -269,12 +298,18 @@ munge -n -S "$SOCKET" 2>/dev/null | unmunge -S "$SOCKET" >/dev/null 2>&1 ||
 
 if ! alive slurmctld; then
   log "starting slurmctld"
+  STARTED+=(slurmctld)
   # -c: start from clean state (a test cluster keeps no jobs across restarts); -i: ignore state errors
   slurmctld -c -i </dev/null >>"$RT/log/slurmctld.out" 2>&1 9>&- || fail "slurmctld did not start"
+  wait_pid slurmctld
 fi
+slurmd_started_at=""
 if ! alive slurmd; then
   log "starting slurmd -N $NODE"
+  STARTED+=(slurmd)
+  slurmd_started_at=$(date +%Y-%m-%dT%H:%M:%S)
   slurmd -N "$NODE" </dev/null >>"$RT/log/slurmd.out" 2>&1 9>&- || fail "slurmd did not start"
+  wait_pid slurmd
 fi
 
 # ---------------------------------------------------------------- wait for idle
@@ -283,7 +318,10 @@ resumed=0
 while :; do
   state=$(node_state)
   case $state in
-    idle) break ;; # exactly: "idle*" would mean slurmd has not registered (yet)
+    idle) # exactly: "idle*" means slurmd is not responding; and after a restart the
+      # controller may report the saved state before the new slurmd has registered.
+      [[ -z $slurmd_started_at ]] || registered_since "$slurmd_started_at" && break
+      ;;
     down* | drain* | fail*)
       if [[ $resumed == 0 ]]; then
         log "node is '$state'; resuming it"

@@ -258,7 +258,9 @@ def _voice(pcs: tuple[int, ...], previous: tuple[int, ...] | None) -> tuple[int,
             candidates.append(tuple(notes))
     if previous is None:
         return min(candidates, key=lambda v: (abs(sum(v) / 3 - 62), v))
-    return min(candidates, key=lambda v: (sum(abs(a - b) for a, b in zip(v, previous)), v))
+    return min(
+        candidates, key=lambda v: (sum(abs(a - b) for a, b in zip(v, previous, strict=True)), v)
+    )
 
 
 def _bass_pitch(pc: int) -> int:
@@ -304,7 +306,11 @@ def _vary_motif(motif: _Motif, rng: np.random.Generator) -> _Motif:
     rhythm, steps = list(motif.rhythm), list(motif.steps)
     onsets = np.concatenate([[0.0], np.cumsum(np.abs(rhythm))[:-1]])
     last = max((i for i, d in enumerate(rhythm) if d > 0), default=0)  # a cadence: kept
-    weak = [i for i, (d, t) in enumerate(zip(rhythm, onsets)) if d > 0 and t % 2 and i < last]
+    weak = [
+        i
+        for i, (d, t) in enumerate(zip(rhythm, onsets, strict=True))
+        if d > 0 and t % 2 and i < last
+    ]
     long_notes = [i for i, d in enumerate(rhythm) if d >= 2 and i < last]
     d = int(rng.choice((-1, 1)))
     if long_notes and (not weak or rng.random() < 0.5):
@@ -341,7 +347,7 @@ def _realise(
     n = len(motif.rhythm)
     sounding = [i for i, d in enumerate(motif.rhythm) if d > 0]
     last_sounding = sounding[-1] if sounding else -1
-    for i, (length, step) in enumerate(zip(motif.rhythm, motif.steps)):
+    for i, (length, step) in enumerate(zip(motif.rhythm, motif.steps, strict=True)):
         if length < 0:
             beat += -length
             continue
@@ -434,11 +440,11 @@ def compose(seed: int, *, min_seconds: float = 40.0, max_seconds: float = 100.0)
     """Compose one song from ``seed``.
 
     The song lasts between ``min_seconds`` and ``max_seconds`` whenever the drawn tempo's
-    bar grid allows it, and never longer than ``max_seconds`` (which must be >= 30, the
-    shortest possible form at 60 BPM being 24 s). Same seed, same song.
+    bar grid allows it, and never longer than ``max_seconds``, which must be >= 40 (five
+    sections of two bars at 60 BPM). Same seed, same song.
     """
-    if max_seconds < 30:
-        raise ValueError(f"max_seconds must be >= 30, got {max_seconds}")
+    if max_seconds < 40:
+        raise ValueError(f"max_seconds must be >= 40, got {max_seconds}")
     if min_seconds > max_seconds:
         raise ValueError(f"min_seconds ({min_seconds}) > max_seconds ({max_seconds})")
     rng = np.random.default_rng(seed)
@@ -461,9 +467,9 @@ def compose(seed: int, *, min_seconds: float = 40.0, max_seconds: float = 100.0)
     modulate_bridge = rng.random() < 0.5
     lift_last_chorus = rng.random() < 0.15
     last_chorus = max((i for i, n in enumerate(form) if n == "chorus"), default=-1)
-    for i, (name, bars) in enumerate(zip(form, lengths)):
+    for i, (name, bars) in enumerate(zip(form, lengths, strict=True)):
         key_root, key_mode = root, mode
-        if name == "bridge" and modulate_bridge:
+        if name == "bridge" and modulate_bridge and i < len(form) - 1:  # end at home
             key_root, key_mode = _related_key(rng, root, mode)
         if i == last_chorus and counts.get("chorus", 0) >= 1 and lift_last_chorus:
             key_root = (root + int(rng.choice((1, 2)))) % 12
@@ -540,9 +546,7 @@ def compose(seed: int, *, min_seconds: float = 40.0, max_seconds: float = 100.0)
             voicing = _voice(pcs, voicing)
             bar_beat = start_beat + 4 * b
             vel = int(62 + louder + rng.integers(-4, 5))
-            if is_last and b == sec.bars - 1:
-                chord_notes += [(bar_beat, 4.0, p, vel) for p in voicing]
-            elif chord_style == "sustain":
+            if (is_last and b == sec.bars - 1) or chord_style == "sustain":
                 chord_notes += [(bar_beat, 4.0, p, vel) for p in voicing]
             elif chord_style == "halves":
                 chord_notes += [(bar_beat + h, 2.0, p, vel) for h in (0, 2) for p in voicing]

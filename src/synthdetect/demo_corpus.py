@@ -314,7 +314,9 @@ def _run_human(args: tuple[_HumanJob, _Settings]) -> dict | str:
     n_in = int(round(settings.clip_seconds * job.rate_in))
     start = job.window * n_in
     try:
-        data, rate = sf.read(rec.path, start=start, stop=start + n_in, dtype="float32", always_2d=True)
+        data, rate = sf.read(
+            rec.path, start=start, stop=start + n_in, dtype="float32", always_2d=True
+        )
     except Exception as exc:  # a corrupt file must not stop the build
         return f"{rec.path}: window {job.window} unreadable ({type(exc).__name__}: {exc})"
     if len(data) < n_in:
@@ -337,7 +339,7 @@ def _run_human(args: tuple[_HumanJob, _Settings]) -> dict | str:
 
 def _run_ai(args: tuple[_AIJob, _Settings]) -> dict | str:
     from .composer import compose
-    from .synth import render
+    from .synth import RenderLimitError, render
 
     job, settings = args
     track = f"ai-{job.index:05d}"
@@ -345,14 +347,17 @@ def _run_ai(args: tuple[_AIJob, _Settings]) -> dict | str:
     n_in = int(round(settings.clip_seconds * WORK_RATE))
     latest = max(int(song.duration * WORK_RATE) - n_in, 0)
     start = int(round(job.offset_fraction * latest))
-    audio = render(
-        song.midi,
-        sample_rate=WORK_RATE,
-        max_seconds=(start + n_in) / WORK_RATE,
-        timeout_s=RENDER_TIMEOUT_S,
-        soundfont=settings.soundfont,
-        truncate=True,
-    )
+    try:
+        audio = render(
+            song.midi,
+            sample_rate=WORK_RATE,
+            max_seconds=(start + n_in + 1) / WORK_RATE,
+            timeout_s=RENDER_TIMEOUT_S,
+            soundfont=settings.soundfont,
+            truncate=True,
+        )
+    except RenderLimitError as exc:
+        return f"song {track} (seed {job.song_seed}) not rendered: {exc}"
     window = audio[start : start + n_in]
     if len(window) < n_in:
         return f"song {track} (seed {job.song_seed}) shorter than the clip"
@@ -385,9 +390,9 @@ def _run_ai(args: tuple[_AIJob, _Settings]) -> dict | str:
 
 def _human_candidates(
     recordings: Sequence[Recording], seed: int, clip_seconds: float
-) -> Iterator[_HumanJob]:
-    """Windows in seeded round-robin order: a shuffled pass over the recordings, one
-    (shuffled) window each, then the next pass, until all windows are used."""
+) -> list[_HumanJob]:
+    """All windows in seeded round-robin order: a shuffled pass over the recordings taking
+    one (shuffled) window from each, then the next pass, until every window is listed."""
     rng = np.random.default_rng([seed, 0x48, 0])
     queues = []
     for rec in recordings:
@@ -395,26 +400,20 @@ def _human_candidates(
             info = sf.info(str(rec.path))
             n_windows = int(info.frames // int(round(clip_seconds * info.samplerate)))
         except Exception as exc:
-            log.warning("skipping unreadable recording %s (%s: %s)", rec.path, type(exc).__name__, exc)
+            log.warning(
+                "skipping unreadable recording %s (%s: %s)", rec.path, type(exc).__name__, exc
+            )
             continue
         if n_windows < 1:
             log.warning("skipping %s: shorter than one %g s clip", rec.path, clip_seconds)
             continue
         queues.append((rec, int(info.samplerate), list(rng.permutation(n_windows))))
-    order = rng.permutation(len(queues))
-    queues = [queues[i] for i in order]
-    total = sum(len(q[2]) for q in queues)
-    log.info("%d human recordings, %d windows of %g s", len(queues), total, clip_seconds)
-    depth = 0
-    while True:
-        emitted = False
-        for rec, rate, windows in queues:
-            if depth < len(windows):
-                emitted = True
-                yield _HumanJob(rec, int(windows[depth]), rate)
-        if not emitted:
-            return
-        depth += 1
+    queues = [queues[i] for i in rng.permutation(len(queues))]
+    jobs = []
+    for depth in range(max((len(q[2]) for q in queues), default=0)):
+        jobs += [_HumanJob(rec, int(w[depth]), rate) for rec, rate, w in queues if depth < len(w)]
+    log.info("%d human recordings, %d windows of %g s", len(queues), len(jobs), clip_seconds)
+    return jobs
 
 
 def _ai_candidates(seed: int) -> Iterator[_AIJob]:
@@ -490,21 +489,32 @@ def build_demo_corpus(
         raise ValueError(f"clip_seconds must be in (0, {SONG_SECONDS[0]:g}], got {clip_seconds}")
     mp3_compression_level(bitrate_kbps, sample_rate)  # fail early on a bad bitrate
     out = Path(out_dir)
+    if isinstance(human_dirs, str | os.PathLike):
+        human_dirs = [human_dirs]
     recordings = find_music_in_dirs(human_dirs) if human_dirs else find_debian_music()
     for sub in ("human", "ai"):
         (out / sub).mkdir(parents=True, exist_ok=True)
     settings = _Settings(
-        out, int(sample_rate), float(clip_seconds), int(bitrate_kbps),
-        str(soundfont) if soundfont is not None else None,
-    )  # fmt: skip
+        out_dir=out,
+        sample_rate=int(sample_rate),
+        clip_seconds=float(clip_seconds),
+        bitrate_kbps=int(bitrate_kbps),
+        soundfont=str(soundfont) if soundfont is not None else None,
+    )
     started = time.monotonic()
     pool = None
     if jobs > 1:
         pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"))
     try:
+        windows = _human_candidates(recordings, seed, clip_seconds)
+        if len(windows) < n_per_class:
+            raise ValueError(
+                f"only {len(windows)} human windows of {clip_seconds:g} s in the recordings, "
+                f"{n_per_class} asked for; lower n_per_class"
+            )
         human = _collect(
             "human",
-            _human_candidates(recordings, seed, clip_seconds),
+            iter(windows),
             _run_human,
             n_per_class,
             settings,

@@ -19,6 +19,7 @@ import logging
 import os
 import re
 import socket
+import ssl
 import sys
 import time
 import urllib.error
@@ -158,6 +159,9 @@ def is_transient(exc: BaseException) -> bool:
     """True for failures a retry may fix: connection errors, timeouts, 5xx, short bodies."""
     if isinstance(exc, urllib.error.HTTPError):
         return exc.code >= 500 or exc.code in _RETRY_STATUS
+    if isinstance(exc, urllib.error.URLError):
+        # a bad certificate or an unsupported URL scheme will not fix itself
+        return not isinstance(exc.reason, (ssl.SSLCertVerificationError, str))
     return isinstance(
         exc,
         (

@@ -250,5 +250,5 @@ def build_resnet18(
 
 
 def is_image_model(model: nn.Module) -> bool:
-    """True for the models fed with images (they get channels_last and bf16 on CUDA)."""
+    """True for the models fed with images (run channels_last; bf16 autocast on CUDA)."""
     return isinstance(model, PaperCNN | ResNet)

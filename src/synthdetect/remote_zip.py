@@ -26,11 +26,13 @@ import hashlib
 import logging
 import os
 import struct
+import threading
 import time
 import urllib.error
 import zipfile
 import zlib
 from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Protocol
@@ -46,6 +48,7 @@ from synthdetect.archive import (
 )
 from synthdetect.download import (
     ChecksumError,
+    DownloadError,
     RangeNotSupportedError,
     _backoff,
     _describe,
@@ -169,6 +172,12 @@ class FetchStats:
     archive_size: int | None = None
     written: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(self, *, bytes_fetched: int = 0, requests: int = 0) -> None:
+        with self._lock:
+            self.bytes_fetched += bytes_fetched
+            self.requests += requests
 
 
 # --------------------------------------------------------------------------- sources
@@ -219,7 +228,7 @@ class _Counting:
 
     def read(self, n: int = -1, /) -> bytes:
         data = self.resp.read(n)
-        self.stats.bytes_fetched += len(data)
+        self.stats.add(bytes_fetched=len(data))
         return data
 
 
@@ -236,7 +245,7 @@ class _HTTPSource:
     def _get(self, start: int, length: int | None) -> tuple[int, int, bytes]:
         def attempt() -> tuple[int, int, bytes]:
             end = None if length is None else start + length - 1
-            self.stats.requests += 1
+            self.stats.add(requests=1)
             with open_range(self.url, start, end, timeout_s=self.timeout_s) as (resp, a, b, t):
                 data = _Counting(resp, self.stats).read()
             if len(data) != b - a + 1:
@@ -255,7 +264,7 @@ class _HTTPSource:
 
     @contextlib.contextmanager
     def stream(self, start: int, end: int) -> Iterator[_Reader]:
-        self.stats.requests += 1
+        self.stats.add(requests=1)
         with open_range(self.url, start, end - 1, timeout_s=self.timeout_s) as (resp, *_):
             yield _Counting(resp, self.stats)
 
@@ -537,6 +546,7 @@ def fetch_members(
     timeout_s: float = 60,
     progress: bool = True,
     chunk_size: int = 1 << 20,
+    workers: int = 4,
     stats: FetchStats | None = None,
 ) -> FetchStats:
     """Fetch only ``members`` of the zip at ``source`` (URL or local path) into ``dest``.
@@ -550,6 +560,8 @@ def fetch_members(
 
     A dropped connection, a short body or a CRC mismatch retries the members not yet
     written (resuming after the last good member), ``retries`` times with backoff.
+    Up to ``workers`` requests run at once (one per run of neighbouring members); a
+    failure stops the remaining ones. ``stats.written`` lists members in archive order.
     """
     stats = stats if stats is not None else FetchStats()
     stats.mode = "ranges" if _is_url(source) else "local"
@@ -591,7 +603,8 @@ def fetch_members(
         unit_divisor=1024,
         disable=not progress or not pending,
     ) as bar:
-        for run in runs:
+
+        def one(run: list[ZipMember]) -> None:
             _fetch_run(
                 src,
                 run,
@@ -603,6 +616,19 @@ def fetch_members(
                 backoff_s=backoff_s,
                 chunk_size=chunk_size,
             )
+
+        if workers <= 1 or len(runs) <= 1:
+            for run in runs:
+                one(run)
+        else:
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="zipfetch") as pool:
+                futures = [pool.submit(one, run) for run in runs]
+                done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+                failed = [f for f in done if f.exception() is not None]
+                if failed:
+                    pool.shutdown(wait=True, cancel_futures=True)
+                    raise failed[0].exception()
+    stats.written.sort(key=lambda name: index[name].span[0])
     return stats
 
 
@@ -658,18 +684,21 @@ def _fetch_run(
         if attempt > retries:
             if isinstance(last, (CorruptMemberError, ChecksumError)):
                 raise last
-            raise _Transient(f"{src.name}: giving up after {retries} retries: {_describe(last)}")
-        wait = _backoff(attempt, backoff_s)
+            raise DownloadError(
+                f"{src.name}: giving up after {retries} retries: {_describe(last)}",
+                url=src.name,
+            ) from last
+        pause = _backoff(attempt, backoff_s)
         log.warning(
             "%s: %s; retry %d/%d in %.1f s (%d members left)",
             src.name,
             _describe(last),
             attempt,
             retries,
-            wait,
+            pause,
             len(left),
         )
-        time.sleep(wait)
+        time.sleep(pause)
 
 
 # --------------------------------------------------------------------------- with fallback
@@ -709,7 +738,7 @@ def fetch_selected(
     if selective:
         try:
             info = probe(url, timeout_s=timeout_s, retries=retries, backoff_s=backoff_s)
-            stats.requests += 1
+            stats.add(requests=1)
             if info.accepts_ranges:
                 return fetch_members(
                     url,

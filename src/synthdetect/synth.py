@@ -126,7 +126,7 @@ def render(
             f"MIDI lasts {end_time:.2f} s, longer than max_seconds={max_seconds:g} "
             "(pass truncate=True to cut it)"
         )
-    max_frames = int(math.floor(max_seconds * sample_rate))
+    max_frames = int(math.floor(max_seconds * sample_rate + 1e-6))  # x / sr * sr may be x - eps
     n_frames = min(int(math.ceil((end_time + max(tail_seconds, 0.0)) * sample_rate)), max_frames)
 
     started = time.monotonic()
@@ -136,7 +136,7 @@ def render(
     configured: set[int] = set()
     events: list[tuple[int, int, int, int, int, int]] = []  # frame, prio, seq, chan, a, b
     seq = 0
-    for inst, chan in zip(midi.instruments, channels):
+    for inst, chan in zip(midi.instruments, channels, strict=True):
         if chan not in configured:
             configured.add(chan)
             try:

@@ -10,8 +10,9 @@ Labels are 1 = AI, 0 = human; models emit one logit and P(AI) = sigmoid(logit).
   pooled features are computed once and only the ``fc`` head is trained on them, which
   equals training the whole model with the frozen (eval-mode) backbone.
 * :func:`train_random_forest` for the histogram baselines.
-* On CUDA image models run channels_last with bf16 autocast; image arrays that fit are
-  uploaded to the GPU once, otherwise batches go through pinned memory.
+* Image models run channels_last (also faster on CPU); on CUDA with bf16 autocast, and
+  image arrays that fit are uploaded to the GPU once, otherwise batches go through
+  pinned memory.
 """
 
 from __future__ import annotations
@@ -134,6 +135,8 @@ class _Data:
         self.device = device
         self.images = _is_images(X)
         self.cuda = device.type == "cuda"
+        if y is not None and not np.isin(np.asarray(y), (0, 1)).all():
+            raise ValueError("labels must be 0 (human) or 1 (AI)")
         self.y = None if y is None else torch.as_tensor(np.asarray(y, dtype=np.float32))
         self.X_dev: torch.Tensor | None = None
         self.X = X
@@ -159,8 +162,8 @@ class _Data:
             xb = torch.from_numpy(arr)
             if self.cuda:
                 xb = xb.pin_memory().to(self.device, non_blocking=True)
-        if self.images:
-            xb = normalise(xb, channels_last=self.cuda)
+        if self.images:  # channels_last: faster convolutions on CPU (~1.3x here) and GPU
+            xb = normalise(xb, channels_last=True)
         return xb
 
     def yb(self, idx: np.ndarray | slice) -> torch.Tensor:
@@ -182,7 +185,7 @@ def _upload(X: np.ndarray, device: torch.device, chunk: int = 1024) -> torch.Ten
 
 
 def _prepare_model(model: nn.Module, device: torch.device) -> nn.Module:
-    if device.type == "cuda" and is_image_model(model):
+    if is_image_model(model):
         return model.to(device, memory_format=torch.channels_last)
     return model.to(device)
 

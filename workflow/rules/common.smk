@@ -13,7 +13,7 @@ RESULTS = config["results"]
 RESOURCES = config["resources"]
 SOURCES = sorted(config["sources"])
 MODELS = config["models"]["enabled"]
-SRC = Path(workflow.basedir) / "src" / "synthdetect"
+SRC = Path(workflow.basedir).parent / "src" / "synthdetect"
 
 
 wildcard_constraints:

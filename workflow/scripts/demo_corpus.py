@@ -14,4 +14,5 @@ build_demo_corpus(
     sample_rate=p.sample_rate,
     bitrate_kbps=p.bitrate_kbps,
     human_dirs=p.human_dirs or None,
+    jobs=snakemake.threads,
 )

@@ -1,0 +1,121 @@
+"""The whole DAG through the real Snakemake CLI on a tiny generated corpus."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from audio_fixtures import write_corpus
+from workflow_helpers import folder_config, job_counts, jobs_run, snakemake, write_config
+
+pytestmark = pytest.mark.workflow
+
+N = 8  # tracks per class
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """One complete run of every model; the incremental tests continue from copies of it.
+
+    Paths in the config are relative, so a copy of the folder is a valid run too.
+    """
+    work = tmp_path_factory.mktemp("run")
+    write_corpus(work / "corpus", N)
+    write_config(work / "config.yaml", folder_config(Path("corpus"), Path("results")))
+    proc = snakemake(work, "--configfile", "config.yaml")
+    return work, proc
+
+
+def outputs(work: Path) -> Path:
+    return work / "results"
+
+
+def test_full_run_writes_table1_and_every_figure(run):
+    work, _ = run
+    res = outputs(work)
+    table = pd.read_csv(res / "report/table1.csv", index_col="metric")
+    assert list(table.index) == ["accuracy", "precision", "recall", "f1", "roc_auc"]
+    assert list(table.columns) == ["rf_deriv", "rf_color", "mlp_deriv", "mlp_color", "cnn",
+                                   "resnet18"]
+    assert table.loc["accuracy"].between(0, 1).all()
+    assert (res / "report/table1.md").read_text().count("|") > 30
+    manifest = pd.read_parquet(res / "manifest.parquet")
+    assert len(manifest) == 2 * N and set(manifest.split) == {"train", "val", "test"}
+    for model in table.columns:
+        metrics = json.loads((res / f"metrics/{model}.json").read_text())
+        assert metrics["n_test"] == (manifest.split == "test").sum()
+        predictions = pd.read_parquet(res / f"predictions/{model}.parquet")
+        assert set(predictions.split) == {"train", "val", "test"}
+        assert (res / f"figures/confusion_{model}.png").stat().st_size > 0
+    for net in ("mlp_deriv", "mlp_color", "cnn", "resnet18"):
+        assert (res / f"figures/loss_{net}.png").exists()
+    summary = json.loads((res / "figures/histogram_differences.json").read_text())
+    assert {"color", "deriv"} <= summary.keys()
+    assert (res / "figures/color_histograms.png").exists()
+
+
+def test_second_run_does_nothing(run):
+    work, _ = run
+    proc = snakemake(work, "--configfile", "config.yaml")
+    assert "Nothing to be done" in proc.stdout + proc.stderr
+    assert jobs_run(proc.stdout + proc.stderr) == {}
+
+
+def test_cnn_hyperparameter_reruns_only_cnn_and_report(run):
+    work, _ = run
+    config = folder_config(Path("corpus"), Path("results"))
+    config["models"]["cnn"] = {**config["models"]["cnn"], "epochs": 3}
+    write_config(work / "cnn.yaml", config)
+    proc = snakemake(work, "--configfile", "cnn.yaml", "-n")
+    assert job_counts(proc.stdout) == {"all": 1, "evaluate": 1, "table1": 1,
+                                       "train_image_model": 1}
+    assert "net=cnn" in proc.stdout and "net=resnet18" not in proc.stdout
+
+
+def test_stft_size_reruns_images_and_models_but_no_clip(run):
+    work, _ = run
+    config = folder_config(Path("corpus"), Path("results"))
+    config["spectrogram"] = {**config["spectrogram"], "n_fft": 1024}
+    write_config(work / "stft.yaml", config)
+    counts = job_counts(snakemake(work, "--configfile", "stft.yaml", "-n").stdout)
+    assert "clip" not in counts and "manifest" not in counts
+    assert counts["spectrogram"] == counts["histograms"] == 2 * N
+    assert counts["features"] == 1 and counts["image_cache"] == 3
+    assert counts["train_forest"] == 2 and counts["train_mlp"] == 2
+    assert counts["train_image_model"] == 2 and counts["evaluate"] == 6
+
+
+def test_adding_tracks_runs_only_their_per_track_jobs(run, tmp_path):
+    work = tmp_path / "run"
+    shutil.copytree(run[0], work)  # copy2 keeps modification times: nothing is stale
+    old_clip = work / "results/clips/human/human000.flac"
+    before = old_clip.stat().st_mtime_ns
+    write_corpus(work / "corpus", 1, start=N)
+    proc = snakemake(work, "--configfile", "config.yaml")
+    counts = jobs_run(proc.stdout + proc.stderr)
+    assert counts["clip"] == counts["spectrogram"] == counts["histograms"] == 2
+    assert counts["candidates"] == 2 and counts["manifest"] == 1 and counts["features"] == 1
+    assert old_clip.stat().st_mtime_ns == before
+    assert len(pd.read_parquet(work / "results/manifest.parquet")) == 2 * N + 2
+
+
+def test_same_config_gives_identical_outputs_in_two_directories(run, tmp_path):
+    work = tmp_path / "again"
+    shutil.copytree(run[0] / "corpus", work / "corpus")
+    shutil.copy(run[0] / "config.yaml", work / "config.yaml")
+    targets = ["results/metrics/rf_deriv.json", "results/metrics/rf_color.json"]
+    snakemake(work, "--configfile", "config.yaml", *targets)
+    a, b = run[0] / "results", work / "results"
+    assert pd.read_parquet(a / "manifest.parquet").equals(pd.read_parquet(b / "manifest.parquet"))
+    pngs = sorted(p.relative_to(a) for p in (a / "spectrograms").rglob("*.png"))
+    assert len(pngs) == 2 * N
+    for rel in pngs:
+        assert (a / rel).read_bytes() == (b / rel).read_bytes(), rel
+    for name in ("color", "deriv"):
+        assert (a / f"features/{name}.parquet").read_bytes() == (
+            b / f"features/{name}.parquet").read_bytes()
+    for model in ("rf_deriv", "rf_color"):
+        assert (a / f"metrics/{model}.json").read_text() == (b / f"metrics/{model}.json").read_text()
