@@ -27,7 +27,8 @@ pytestmark = [pytest.mark.slurm, pytest.mark.xdist_group("slurm")]
 slurm = slurm_cluster_fixture()
 
 PROFILE = REPO / "workflow" / "profiles" / "slurm"
-TRACKS = 4
+TRACKS = int(os.environ.get("T_TRACKS", 4))
+INIT = os.environ.get("T_INIT", "2")
 RUN_TIMEOUT_S = 400
 
 SNAKEFILE = textwrap.dedent(
@@ -78,7 +79,7 @@ def snakemake_cmd(workdir: Path, cores: int, *extra: str) -> list[str]:
         str(cores),
         # poll squeue soon after submitting (the plugin's default is 40 s)
         "--slurm-init-seconds-before-status-checks",
-        "2",
+        INIT,
         *extra,
     ]
 

@@ -340,3 +340,14 @@ def test_image_cache_matches_load_images(tmp_path):
     np.save(tmp_path / "floats.npy", np.zeros((2, 4, 4, 3), np.float32))
     with pytest.raises(ValueError, match="not an image cache"):
         open_image_cache(tmp_path / "floats.npy")
+
+
+def test_bad_labels_and_empty_splits_are_refused():
+    X, y = separable_features(20, seed=10)
+    kw = dict(epochs=1, lr=1e-3, batch_size=4, seed=0, device="cpu", progress=False)
+    with pytest.raises(ValueError, match="labels"):
+        train_classifier(HistogramMLP(20), (X, y * 2), (X, y), **kw)
+    with pytest.raises(ValueError, match="empty split"):
+        train_classifier(HistogramMLP(20), (X, y), (X[:0], y[:0]), **kw)
+    with pytest.raises(ValueError, match="rows"):
+        train_classifier(HistogramMLP(20), (X, y[:5]), (X, y), **kw)

@@ -27,7 +27,9 @@ def folder_candidates(
     """Audio files under ``root`` matching ``glob``; the recording is the file itself.
 
     Durations come from the header (``soundfile.info``); a file whose header cannot be
-    read gets NaN and is excluded with its reason when the manifest probes it.
+    read gets NaN and is excluded with its reason when the manifest probes it. Paths stay
+    as given (relative to the working directory when the config's are), so a project
+    folder can move without its clips looking stale.
     """
     root = Path(root)
     if not root.is_dir():
@@ -72,7 +74,7 @@ def index_candidates(
             "track": table.track.map(safe_id),
             "recording": table.recording.astype(str),
             "label": table.label,
-            "path": [str((index_path.parent / p).resolve()) for p in table.path],
+            "path": [(index_path.parent / p).as_posix() for p in table.path],
             "duration_s": table.duration_s.astype(float),
         },
         columns=CANDIDATE_COLUMNS,

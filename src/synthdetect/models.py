@@ -196,7 +196,7 @@ def _load_state_file(path: Path) -> dict[str, Any]:
 
 
 def build_resnet18(
-    weights: str | os.PathLike = "imagenet",
+    weights: str | os.PathLike | None = "imagenet",
     *,
     freeze_backbone: bool = True,
     progress: bool = True,
@@ -214,7 +214,7 @@ def build_resnet18(
         model (1-logit ``fc``, e.g. one saved after training; loaded as is).
     """
     model = FrozenResNet18(freeze_backbone=freeze_backbone)
-    key = os.fspath(weights)
+    key = "none" if weights is None else os.fspath(weights)
     if key.lower() == "imagenet":
         try:
             state = ResNet18_Weights.IMAGENET1K_V1.get_state_dict(
