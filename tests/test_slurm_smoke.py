@@ -1,10 +1,10 @@
 """Smoke test: the real Snakemake CLI with workflow/profiles/slurm on a one-node SLURM cluster.
 
-A tiny standalone Snakefile (4 tracks x 2 per-track rules in group "pertrack", one
-fan-in rule) runs through `snakemake --executor slurm` (from the profile). With the
-profile's group-components the 8 per-track jobs go to SLURM as ONE job, so two SLURM
-jobs are submitted in all instead of 9 (the ungrouped baseline, run with
-SYNTHDETECT_SLURM_BASELINE=1, submits 9).
+A tiny standalone Snakefile (3 tracks x 2 per-track rules in group "pertrack", one
+fan-in rule) runs through `snakemake --executor slurm`. With the profile's
+group-components the 6 per-track jobs go to SLURM as ONE job, so two SLURM jobs are
+submitted in all instead of 7 (the ungrouped baseline, run with
+SYNTHDETECT_SLURM_BASELINE=1, submits 7).
 SLURM jobs are counted with squeue, which keeps finished jobs for MinJobAge seconds
 (no slurmdbd here, so no sacct).
 """
@@ -27,8 +27,12 @@ pytestmark = [pytest.mark.slurm, pytest.mark.xdist_group("slurm")]
 slurm = slurm_cluster_fixture()
 
 PROFILE = REPO / "workflow" / "profiles" / "slurm"
-TRACKS = int(os.environ.get("T_TRACKS", 4))
-INIT = os.environ.get("T_INIT", "2")
+TRACKS = 3
+# The plugin polls squeue this many seconds after a submission, then 10 s later than
+# the previous interval while nothing finishes (2, 14, 36, ... s; default 40, 90, ...).
+# 3 tracks keep the group job (~3.5 s per track here: srun + a Snakemake start) well
+# under 14 s; 4 tracks on this 2-core machine land on 36 s (~54 s wall instead of ~31 s).
+STATUS_INIT_S = "2"
 RUN_TIMEOUT_S = 400
 
 SNAKEFILE = textwrap.dedent(
@@ -77,9 +81,8 @@ def snakemake_cmd(workdir: Path, cores: int, *extra: str) -> list[str]:
         str(workdir / "Snakefile"),
         "--cores",
         str(cores),
-        # poll squeue soon after submitting (the plugin's default is 40 s)
         "--slurm-init-seconds-before-status-checks",
-        INIT,
+        STATUS_INIT_S,
         *extra,
     ]
 

@@ -6,6 +6,8 @@ Each function returns the columns of :data:`synthdetect.manifest.CANDIDATE_COLUM
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Mapping
 from pathlib import Path
 
 import pandas as pd
@@ -14,6 +16,8 @@ import soundfile as sf
 from synthdetect.manifest import CANDIDATE_COLUMNS
 
 AUDIO_SUFFIXES = {".mp3", ".flac", ".ogg", ".opus", ".wav", ".aif", ".aiff"}
+_FMA_CLIP = re.compile(r"^(\d{6})\.mp3$")
+_AAM_MIX = re.compile(r"(?:^|/)(\d{4})_mix\.flac$")
 
 
 def safe_id(text: str) -> str:
@@ -49,7 +53,7 @@ def folder_candidates(
                 "track": safe_id(rel),
                 "recording": safe_id(rel),
                 "label": label,
-                "path": str(p.resolve()),
+                "path": p.as_posix(),
                 "duration_s": duration,
             }
         )
@@ -79,3 +83,65 @@ def index_candidates(
         },
         columns=CANDIDATE_COLUMNS,
     ).reset_index(drop=True)
+
+
+def aam_track_id(member: str) -> str | None:
+    """An AAM mix's song id: ``'0007_mix.flac'`` (possibly in a folder) -> ``'0007'``;
+    ``None`` for any other file."""
+    m = _AAM_MIX.search(member)
+    return m.group(1) if m else None
+
+
+def _track_id(kind: str, rel: str) -> str | None:
+    if kind == "fma":
+        m = _FMA_CLIP.match(Path(rel).name)
+        return m.group(1) if m else None
+    if kind == "aam":
+        return aam_track_id(rel)
+    raise ValueError(f"no archive layout for source kind {kind!r} (use 'fma' or 'aam')")
+
+
+def archive_candidates(name: str, spec: Mapping, inputs: Mapping[str, str]) -> pd.DataFrame:
+    """Candidates of an FMA or AAM source: the clips its download rule fetched.
+
+    ``inputs["audio"]`` is the folder the ``fetch_audio`` rule filled (FMA:
+    ``fma_small/NNN/NNNNNN.mp3``, AAM: ``NNNN_mix.flac``); it may hold symbolic links
+    into Snakemake's output cache, which are followed. The track id is FMA's 6-digit
+    track id or AAM's 4-digit song id, the recording is the track itself. Paths are
+    absolute but not resolved, so they stay inside the resources folder. A file whose
+    header cannot be read gets a NaN duration and is excluded with its reason when the
+    manifest probes it (FMA's known empty and silent clips end up there).
+    """
+    kind = spec["kind"]
+    root = Path(inputs["audio"])
+    if not root.is_dir():
+        raise FileNotFoundError(f"source {name!r}: audio folder {root} does not exist")
+    found: dict[str, Path] = {}
+    for folder, _, files in os.walk(root, followlinks=True):
+        for f in files:
+            path = Path(folder, f)
+            if path.suffix.lower() not in AUDIO_SUFFIXES:
+                continue
+            track = _track_id(kind, path.relative_to(root).as_posix())
+            if track is None or track in found:
+                continue
+            found[track] = path
+    rows = []
+    for track in sorted(found):
+        path = found[track]
+        try:
+            info = sf.info(str(path))
+            duration = info.frames / info.samplerate
+        except (sf.LibsndfileError, RuntimeError):
+            duration = float("nan")
+        rows.append(
+            {
+                "source": name,
+                "track": track,
+                "recording": track,
+                "label": spec["label"],
+                "path": os.path.abspath(path),
+                "duration_s": duration,
+            }
+        )
+    return pd.DataFrame(rows, columns=CANDIDATE_COLUMNS)

@@ -97,7 +97,7 @@ def build_network(
 
 def fit_forest(data: SplitData, out_model, *, seed: int, hp: dict, threads: int) -> None:
     """Random Forest on the train split (val is not needed: no early stopping)."""
-    from synthdetect.training import save_sklearn, train_random_forest
+    from synthdetect.forest import save_sklearn, train_random_forest
 
     model = train_random_forest(
         data.X["train"],
@@ -168,10 +168,12 @@ def fit_network(
 
 def load_model(name: str, model_path, hp: dict, data: SplitData):
     """A trained model back from its file, ready to predict."""
+    if name.startswith("rf_"):
+        from synthdetect.forest import load_sklearn
+
+        return load_sklearn(model_path)
     from synthdetect import training
 
-    if name.startswith("rf_"):
-        return training.load_sklearn(model_path)
     images = data.X["test"].ndim == 4
     net = build_network(
         name,
@@ -185,10 +187,10 @@ def load_model(name: str, model_path, hp: dict, data: SplitData):
 
 def predict(model, X: np.ndarray, device: str = "cpu") -> np.ndarray:
     """P(AI) of each row (sklearn or torch model)."""
-    from synthdetect import training
-
     if hasattr(model, "predict_proba"):
         return model.predict_proba(X)[:, list(model.classes_).index(1)]
+    from synthdetect import training
+
     return training.predict_proba(model, X, device=training.pick_device(device))
 
 
@@ -206,9 +208,11 @@ def evaluate(
 ) -> dict:
     """Predictions for every split; metrics and the confusion matrix on test only."""
     from synthdetect.metrics import binary_metrics, plot_confusion_matrix
-    from synthdetect.training import set_threads
 
-    set_threads(threads)
+    if not name.startswith("rf_"):
+        from synthdetect.training import set_threads
+
+        set_threads(threads)
     model = load_model(name, model_path, hp, data)
     frames = []
     for split in data.X:

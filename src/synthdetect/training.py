@@ -22,17 +22,22 @@ import logging
 import os
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.ensemble import RandomForestClassifier
 from torch import nn
 
+from synthdetect.forest import (  # noqa: F401  (re-exported: one import for all models)
+    DEFAULT_TRUSTED_SKLEARN_TYPES,
+    UntrustedModelError,
+    load_sklearn,
+    save_sklearn,
+    train_random_forest,
+)
 from synthdetect.models import FrozenResNet18, is_image_model, normalise
 
 __all__ = [
@@ -536,26 +541,6 @@ def predict_proba(
     return 0.5 * (1.0 + np.tanh(0.5 * z))  # = sigmoid, without overflow warnings
 
 
-# --------------------------------------------------------------------------- random forest
-
-
-def train_random_forest(
-    X: np.ndarray | pd.DataFrame,
-    y: np.ndarray,
-    *,
-    seed: int,
-    n_estimators: int = 300,
-    max_depth: int | None = None,
-    n_jobs: int = 1,
-) -> RandomForestClassifier:
-    """A RandomForestClassifier fitted with ``random_state=seed`` (same seed, same forest,
-    whatever ``n_jobs``). ``predict_proba(X)[:, 1]`` is P(AI) when y uses 1 = AI."""
-    rf = RandomForestClassifier(
-        n_estimators=n_estimators, max_depth=max_depth, n_jobs=n_jobs, random_state=seed
-    )
-    return rf.fit(X, np.asarray(y).astype(np.int64))
-
-
 # --------------------------------------------------------------------------- persistence
 
 
@@ -580,47 +565,3 @@ def load_state_dict(model: nn.Module, path: str | os.PathLike, *, strict: bool =
     state = torch.load(Path(path), map_location="cpu", weights_only=True)
     model.load_state_dict(state, strict=strict)
     return model.eval()
-
-
-#: Types a saved random forest needs beyond skops' defaults; trusted by load_sklearn.
-DEFAULT_TRUSTED_SKLEARN_TYPES: tuple[str, ...] = ("sklearn.tree._tree.Tree",)
-
-
-class UntrustedModelError(RuntimeError):
-    """A skops file holds types outside the trusted list; it was not loaded."""
-
-
-def _skops_io():
-    try:
-        import skops.io as sio
-    except ImportError as err:  # pragma: no cover - skops is a declared dependency
-        raise ImportError(
-            "saving/loading scikit-learn models needs skops (pip install skops); "
-            "pickle is not used because loading a pickle runs arbitrary code"
-        ) from err
-    return sio
-
-
-def save_sklearn(model: Any, path: str | os.PathLike) -> None:
-    """Save a scikit-learn model in skops' safe format (``.skops``), atomically."""
-    sio = _skops_io()
-    path = Path(path)
-    tmp = _atomic_path(path)
-    sio.dump(model, tmp)
-    os.replace(tmp, path)
-
-
-def load_sklearn(path: str | os.PathLike, trusted: Sequence[str] | None = None) -> Any:
-    """Load a ``.skops`` model, trusting only skops' defaults plus ``trusted``
-    (default :data:`DEFAULT_TRUSTED_SKLEARN_TYPES`). Any other type in the file raises
-    :class:`UntrustedModelError` naming it, and nothing is loaded."""
-    sio = _skops_io()
-    allowed = set(DEFAULT_TRUSTED_SKLEARN_TYPES if trusted is None else trusted)
-    untrusted = sio.get_untrusted_types(file=Path(path))
-    refused = sorted(set(untrusted) - allowed)
-    if refused:
-        raise UntrustedModelError(
-            f"{path} contains types that are not trusted: {refused}; inspect the file and "
-            "pass them in `trusted` if they are expected"
-        )
-    return sio.load(Path(path), trusted=list(untrusted))

@@ -25,7 +25,7 @@ rule train_forest:
     params:
         hp=config["models"]["rf"],
         seed=config["seed"],
-        code=code("experiment", "training"),
+        code=code("experiment", "forest"),
     script:
         "../scripts/train_forest.py"
 

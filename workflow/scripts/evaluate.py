@@ -6,7 +6,7 @@ from synthdetect.logs import setup_logging
 setup_logging(snakemake.log[0])
 inp = snakemake.input
 name = snakemake.wildcards.model
-if "features" in inp.keys():
+if hasattr(inp, "features"):
     data = feature_splits(inp.manifest, inp.features)
 else:
     data = image_splits(inp.manifest, {s: inp[s] for s in ("train", "val", "test")})

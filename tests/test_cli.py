@@ -1,0 +1,277 @@
+"""`synthdetect predict` on a bundle the real workflow exported from a tiny generated corpus.
+
+One Snakemake run (the random forest on colour histograms only, to stay quick: its
+preprocessing includes the image models' spectrogram) exports a bundle; a CNN bundle
+with the same preprocessing is written beside it. The CLI then scores files of several
+lengths and formats, a directory, an unreadable file, and refuses a tampered bundle.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+import torch
+from audio_fixtures import SR, music_like, write_corpus
+from workflow_helpers import folder_config, snakemake, write_config
+
+from synthdetect.bundle import write_bundle
+from synthdetect.cli import collect_files, main
+from synthdetect.models import PaperCNN
+from synthdetect.scoring import Scorer, Window, plan_windows
+from synthdetect.spectrogram import load_png
+from synthdetect.training import save_state_dict
+
+pytestmark = pytest.mark.workflow
+
+MODELS = ("rf_color",)
+CONSOLE = Path(sys.executable).with_name("synthdetect")
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """Bundles of two models, exported by the workflow (paths relative to the run)."""
+    work = tmp_path_factory.mktemp("bundles")
+    write_corpus(work / "corpus", 6)
+    config = folder_config(Path("corpus"), Path("results"), models={"enabled": list(MODELS)})
+    write_config(work / "config.yaml", config)
+    snakemake(work, *(f"results/bundles/{m}" for m in MODELS), "--configfile", "config.yaml")
+    return work
+
+
+def song(seed: int, seconds: float, label: str, sr: int = SR) -> np.ndarray:
+    """``seconds`` of audio: 5 s of generated music repeated (cheap at any length)."""
+    y = music_like(seed, 5.0, label=label, sr=sr)
+    return np.tile(y, int(np.ceil(seconds / 5.0)))[: int(seconds * sr)]
+
+
+@pytest.fixture(scope="module")
+def cnn_bundle(run, tmp_path_factory):
+    """A (randomly initialised) CNN bundle with the run's preprocessing and calibration."""
+    d = tmp_path_factory.mktemp("cnn")
+    meta = json.loads((run / "results/bundles/rf_color/bundle.json").read_text())
+    hp = {
+        "channels": [4, 8, 8],
+        "hidden": 8,
+        "dropout": 0.5,
+        "epochs": 1,
+        "lr": 0.001,
+        "batch_size": 4,
+    }
+    torch.manual_seed(0)
+    save_state_dict(PaperCNN(32, channels=(4, 8, 8), hidden=8), d / "cnn.pt")
+    calibration = json.loads((run / "results/calibration/rf_color.json").read_text())
+    calibration["logit_clip_eps"] = 1e-6
+    write_bundle(
+        d / "cnn",
+        model="cnn",
+        weights=d / "cnn.pt",
+        hp=hp,
+        preprocessing=meta["preprocessing"],
+        calibration=calibration,
+    )
+    return d / "cnn"
+
+
+@pytest.fixture(scope="module")
+def songs(tmp_path_factory):
+    """A folder of files to score: several lengths, rates, channel counts and formats."""
+    d = tmp_path_factory.mktemp("songs")
+    sf.write(d / "long.flac", song(11, 65.0, "ai"), SR)  # 65 s: 3 windows
+    stereo = np.stack([song(12, 10.0, "human", sr=44100)] * 2, axis=1)
+    sf.write(d / "short.ogg", stereo, 44100)  # 10 s stereo at 44.1 kHz: padded
+    (d / "sub").mkdir()
+    sf.write(d / "sub" / "mid.mp3", song(13, 35.0, "human"), SR, format="MP3")
+    (d / "broken.mp3").write_bytes(b"\xff\xfb not really an mp3 " * 64)
+    (d / "notes.txt").write_text("not audio: directories skip it")
+    return d
+
+
+def cli(*args: str, console: bool = True, cwd: Path | None = None):
+    cmd = [str(CONSOLE)] if console else [sys.executable, "-m", "synthdetect.cli"]
+    return subprocess.run([*cmd, *args], capture_output=True, text=True, cwd=cwd, timeout=300)
+
+
+def in_process(capsys, *args: str) -> tuple[int, str, str]:
+    try:
+        code = main(list(args))
+    except SystemExit as stop:
+        code = stop.code
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+# --------------------------------------------------------------------------- windows
+
+
+def test_windows_cover_the_file():
+    assert plan_windows(65, 30) == [Window(0, 30), Window(30, 60), Window(35, 65)]
+    assert plan_windows(60.5, 30) == [Window(0, 30), Window(30, 60)]  # 0.5 s tail: ignored
+    assert plan_windows(10, 30) == [Window(0, 30, padded=True)]
+    assert plan_windows(30, 30, 10) == [Window(0, 30)]
+    assert [w.start_s for w in plan_windows(50, 30, 10)] == [0, 10, 20]
+    assert plan_windows(0, 30) == []
+    with pytest.raises(ValueError, match="hop"):
+        plan_windows(40, 30, 0)
+
+
+# --------------------------------------------------------------------------- the workflow
+
+
+def test_workflow_exports_calibrated_bundles(run):
+    res = run / "results"
+    for model in MODELS:
+        cal = json.loads((res / f"calibration/{model}.json").read_text())
+        assert cal["fitted_on"] == "val" and cal["temperature"] > 0
+        assert set(cal["ece"]) == {"val", "test"}
+        ci = json.loads((res / f"metrics/{model}.ci.json").read_text())
+        assert ci["resamples"] == 1000 and set(ci["metrics"]) == {
+            "accuracy",
+            "precision",
+            "recall",
+            "f1",
+            "roc_auc",
+        }
+        test = json.loads((res / f"metrics/{model}.json").read_text())
+        assert ci["metrics"]["accuracy"]["estimate"] == pytest.approx(test["accuracy"])
+        assert (res / f"figures/reliability_{model}.png").stat().st_size > 0
+        meta = json.loads((res / f"bundles/{model}/bundle.json").read_text())
+        assert meta["calibration"]["threshold"] == cal["threshold"]
+        assert meta["metrics"]["test"] == test
+        assert meta["preprocessing"]["spectrogram"]["size"] == [32, 32]
+
+
+def test_scoring_reruns_exactly_the_training_preprocessing(run):
+    """A training track scored at its own window gives the workflow's image (the image
+    models' input), features and probability: no skew between training and serving."""
+    res = run / "results"
+    predictions = pd.read_parquet(res / "predictions/rf_color.parquet")
+    features = pd.read_parquet(res / "features/color.parquet").set_index(["source", "track"])
+    with Scorer(res / "bundles/rf_color") as scorer:
+        for track in predictions.iloc[[0, -1]].itertuples():
+            suffix = {"human": "ogg", "ai": "flac"}[track.source]  # as write_corpus names them
+            audio = run / "corpus" / track.source / f"{track.track}.{suffix}"
+            image = scorer.image(scorer.clip(audio, 0.0))
+            png = load_png(res / f"spectrograms/{track.source}/{track.track}.png")
+            assert np.array_equal(image, png)
+            X = scorer.model_inputs([image])
+            want = features.loc[(track.source, track.track)].to_numpy(np.float32)
+            assert np.array_equal(X[0], want)
+            eps = scorer.bundle.logit_clip_eps
+            p_scorer = 1 / (1 + np.exp(-scorer.logits(X)[0] * scorer.bundle.temperature))
+            assert p_scorer == pytest.approx(np.clip(track.p_ai, eps, 1 - eps), abs=1e-9)
+
+
+# --------------------------------------------------------------------------- the CLI
+
+
+def test_console_script_scores_a_directory_and_reports_unreadable_files(cnn_bundle, songs):
+    missing = songs / "missing.wav"
+    proc = cli("predict", "--model", str(cnn_bundle), str(songs), str(missing))
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].split() == ["file", "p_ai", "label", "windows", "status"]
+    rows = {Path(line.split()[0]).name: line for line in lines[1:]}
+    assert set(rows) == {"broken.mp3", "long.flac", "short.ogg", "mid.mp3", "missing.wav"}
+    assert "error: cannot decode as audio" in rows["broken.mp3"]
+    assert "error: cannot read: no such file" in rows["missing.wav"]
+    assert rows["long.flac"].split()[3:5] == ["3", "ok"]
+    assert rows["mid.mp3"].split()[3:5] == ["2", "ok"]
+    assert "padded" in rows["short.ogg"] and rows["short.ogg"].split()[3] == "1"
+    assert f"{songs / 'broken.mp3'}: cannot decode" in proc.stderr
+    assert f"{missing}: cannot read" in proc.stderr
+
+
+def test_json_with_windows_and_hop(run, songs, capsys):
+    code, out, err = in_process(
+        capsys,
+        "predict",
+        "-m",
+        str(run / "results/bundles/rf_color"),
+        "--format",
+        "json",
+        "--windows",
+        "--hop",
+        "15",
+        str(songs / "long.flac"),
+        str(songs / "short.ogg"),
+    )
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["model"] == "rf_color" and doc["hop_s"] == 15 and doc["window_s"] == 30
+    long, short = doc["files"]
+    assert [w["start_s"] for w in long["window_scores"]] == [0, 15, 30, 35]
+    assert long["windows"] == 4 and long["status"] == "ok" and long["duration_s"] == 65
+    assert 0 <= long["p_ai"] <= 1 and long["label"] in ("ai", "human")
+    assert long["label"] == ("ai" if long["p_ai"] >= doc["threshold"] else "human")
+    assert short["padded"] and "zero-padded" in short["message"]
+    assert short["window_scores"][0]["padded"]
+    z = np.array([w["logit"] for w in long["window_scores"]])
+    assert long["p_ai"] == pytest.approx(1 / (1 + np.exp(-z.mean())))
+
+
+def test_usage_errors_exit_2(run, songs, capsys):
+    proc = cli("predict", "--model", "results/bundles/rf_color", console=False, cwd=run)
+    assert proc.returncode == 2 and "the following arguments are required: PATH" in proc.stderr
+    code, _, err = in_process(
+        capsys, "predict", "-m", str(run / "results/bundles/rf_color"), "--hop", "-3", str(songs)
+    )
+    assert code == 2 and "--hop: must be > 0" in err
+    code, _, err = in_process(capsys, "predict", "-m", str(songs), str(songs))
+    assert code == 2 and "is not a model bundle" in err
+    code, _, err = in_process(capsys, "frobnicate")
+    assert code == 2
+
+
+def test_a_tampered_bundle_fails_with_a_clear_message(cnn_bundle, songs, tmp_path, capsys):
+    bundle = tmp_path / "cnn"
+    shutil.copytree(cnn_bundle, bundle)
+    meta_path = bundle / "bundle.json"
+    meta = json.loads(meta_path.read_text())
+    meta_path.write_text(json.dumps(meta | {"format_version": 99}))
+    code, out, err = in_process(capsys, "predict", "-m", str(bundle), str(songs))
+    assert code == 2 and out == ""
+    assert "format_version 99 is not supported" in err
+    meta["preprocessing"]["spectrogram"]["n_fft"] = "2048"
+    meta_path.write_text(json.dumps(meta))
+    code, _, err = in_process(capsys, "predict", "-m", str(bundle), str(songs))
+    assert code == 2 and "preprocessing.spectrogram.n_fft must be an integer" in err
+
+
+def test_csv_output_file_with_windows_and_max(run, songs, tmp_path, capsys):
+    out = tmp_path / "scores.csv"
+    args = ["predict", "-m", str(run / "results/bundles/rf_color"), "--no-progress"]
+    code, stdout, err = in_process(
+        capsys, *args, "--format", "csv", "--windows", "-o", str(out), str(songs)
+    )
+    assert code == 0 and stdout == "" and f"wrote 4 files to {out}" in err
+    rows = list(csv.DictReader(io.StringIO(out.read_text())))
+    files = [r for r in rows if r["scope"] == "file"]
+    windows = [r for r in rows if r["scope"] == "window"]
+    assert len(files) == 4 and len(windows) == 3 + 1 + 2
+    assert {r["status"] for r in files} == {"ok", "error"}
+    mean = {r["file"]: float(r["p_ai"]) for r in files if r["status"] == "ok"}
+    code, stdout, _ = in_process(capsys, *args, "--format", "csv", "--aggregate", "max", str(songs))
+    top = {
+        r["file"]: float(r["p_ai"])
+        for r in csv.DictReader(io.StringIO(stdout))
+        if r["status"] == "ok"
+    }
+    assert all(top[f] >= mean[f] - 1e-9 for f in mean)
+    code, stdout, _ = in_process(capsys, *args, "--format", "json", "--threshold", "0", str(songs))
+    doc = json.loads(stdout)
+    assert doc["threshold"] == 0 and {f["label"] for f in doc["files"]} == {"ai", None}
+
+
+def test_directories_collect_audio_only(songs):
+    names = [Path(p).name for p in collect_files([str(songs)])]
+    assert names == ["broken.mp3", "long.flac", "short.ogg", "mid.mp3"]

@@ -1,0 +1,83 @@
+"""Know when to trust a score: calibrate each model, bound its metrics, export a bundle.
+
+`calibrate` fits a temperature and a decision threshold on the validation split, measures
+calibration error before and after, and bootstraps confidence intervals of Table 1's
+metrics on the test split. `bundle` packs the weights with the exact preprocessing and
+the calibration into {results}/bundles/{model}, which `synthdetect predict` loads.
+"""
+
+#: Reliability bins (ECE) and bootstrap settings: fixed, documented in the outputs.
+CALIBRATION_BINS = 15
+BOOTSTRAP_RESAMPLES = 1000
+CI_LEVEL = 0.95
+
+
+def model_weights(wildcards):
+    suffix = "skops" if wildcards.model.startswith("rf_") else "pt"
+    return f"{RESULTS}/models/{wildcards.model}.{suffix}"
+
+
+def model_hp(wildcards):
+    return config["models"][wildcards.model.partition("_")[0]]
+
+
+rule calibrate:
+    input:
+        predictions=f"{RESULTS}/predictions/{{model}}.parquet",
+    output:
+        calibration=f"{RESULTS}/calibration/{{model}}.json",
+        ci=f"{RESULTS}/metrics/{{model}}.ci.json",
+        reliability=report(
+            f"{RESULTS}/figures/reliability_{{model}}.png",
+            caption="../report/reliability.rst",
+            category="Calibration",
+        ),
+    log:
+        f"{RESULTS}/logs/calibrate/{{model}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/calibrate/{{model}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        hp=model_hp,
+        seed=config["seed"],
+        bins=CALIBRATION_BINS,
+        resamples=BOOTSTRAP_RESAMPLES,
+        level=CI_LEVEL,
+        code=code("calibration", "metrics"),
+    script:
+        "../scripts/calibrate.py"
+
+
+rule bundle:
+    input:
+        weights=model_weights,
+        calibration=f"{RESULTS}/calibration/{{model}}.json",
+        ci=f"{RESULTS}/metrics/{{model}}.ci.json",
+        metrics=f"{RESULTS}/metrics/{{model}}.json",
+    output:
+        directory(f"{RESULTS}/bundles/{{model}}"),
+    log:
+        f"{RESULTS}/logs/bundle/{{model}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/bundle/{{model}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        hp=model_hp,
+        seed=config["seed"],
+        preprocessing={
+            "clip": {
+                "seconds": config["clip"]["seconds"],
+                "sample_rate": config["clip"]["sample_rate"],
+            },
+            "spectrogram": config["spectrogram"],
+            "features": config["features"],
+        },
+        code=code("bundle", "experiment", "models", "training"),
+    script:
+        "../scripts/bundle.py"

@@ -1,0 +1,39 @@
+"""Temperature, threshold, ECE and reliability diagram on val/test; bootstrap CIs on test."""
+
+import logging
+
+import pandas as pd
+
+from synthdetect.calibration import calibrate_predictions, plot_reliability, write_json
+from synthdetect.logs import setup_logging
+
+setup_logging(snakemake.log[0])
+p = snakemake.params
+model = snakemake.wildcards.model
+calibration, ci, test = calibrate_predictions(
+    pd.read_parquet(snakemake.input.predictions),
+    model,
+    hp=p.hp,
+    bins=p.bins,
+    resamples=p.resamples,
+    seed=p.seed,
+    level=p.level,
+)
+write_json(calibration, snakemake.output.calibration)
+write_json(ci, snakemake.output.ci)
+plot_reliability(
+    test["p_before"],
+    test["p_after"],
+    test["y"],
+    snakemake.output.reliability,
+    f"{model}: test split, T = {calibration['temperature']:.2f}",
+    bins=p.bins,
+)
+logging.info(
+    "%s: T=%.3f threshold=%.3f ECE test %.4f -> %.4f",
+    model,
+    calibration["temperature"],
+    calibration["threshold"],
+    calibration["ece"]["test"]["before"],
+    calibration["ece"]["test"]["after"],
+)
