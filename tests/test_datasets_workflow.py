@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
 import textwrap
@@ -47,9 +46,9 @@ def serve(server: LoopbackServer, ds) -> dict[str, str]:
     return urls
 
 
-def fma_refs(urls, ds, **extra):
+def fma_refs(urls, ds):
     small = acquire.archive_ref(
-        {"url": urls["fma_small.zip"], "checksum": digest(ds.fma_small_zip, "sha1"), **extra},
+        {"url": urls["fma_small.zip"], "checksum": digest(ds.fma_small_zip, "sha1")},
         "sources.fma.archives[0]",
     )
     meta = acquire.archive_ref(
@@ -75,12 +74,14 @@ def test_selective_fetch_moves_only_the_selected_clips(http_server, datasets, tm
     assert "track_id" in tracks.read_text().splitlines()[2]
 
     chosen = acquire.fma_selection(tracks, subset="small", take=3, seed=5)
-    stats = acquire.fetch_fma_audio([small], tracks, tmp_path / "audio", take=3, seed=5,
-                                    options=opts)
+    stats = acquire.fetch_fma_audio(
+        [small], tracks, tmp_path / "audio", take=3, seed=5, options=opts
+    )
     wanted = sorted(fma_member(t) for t in chosen.track_id)
     assert stats[0].mode == "ranges" and sorted(stats[0].written) == wanted
-    got = sorted(p.relative_to(tmp_path / "audio").as_posix()
-                 for p in (tmp_path / "audio").rglob("*.mp3"))
+    got = sorted(
+        p.relative_to(tmp_path / "audio").as_posix() for p in (tmp_path / "audio").rglob("*.mp3")
+    )
     assert got == wanted
     for m in wanted:
         assert (tmp_path / "audio" / m).read_bytes() == datasets.fma_audio[m]
@@ -89,8 +90,9 @@ def test_selective_fetch_moves_only_the_selected_clips(http_server, datasets, tm
     # 3 of 19 clips: their bytes, the archive's 128 KiB tail and the gaps read over
     assert served == stats[0].bytes_fetched < size / 2
     # the candidate table lists exactly those clips, by FMA track id
-    table = archive_candidates("fma", {"kind": "fma", "label": "human"},
-                               {"audio": str(tmp_path / "audio")})
+    table = archive_candidates(
+        "fma", {"kind": "fma", "label": "human"}, {"audio": str(tmp_path / "audio")}
+    )
     assert sorted(table.track) == sorted(chosen.track_id) and set(table.label) == {"human"}
     assert not (tmp_path / "archives").exists()  # nothing downloaded whole
 
@@ -101,8 +103,9 @@ def test_server_without_ranges_gets_the_whole_archive(datasets, tmp_path):
         small, meta = fma_refs(urls, datasets)
         opts = options(tmp_path)
         acquire.fetch_fma_metadata(meta, tmp_path / "tracks.csv", opts)
-        stats = acquire.fetch_fma_audio([small], tmp_path / "tracks.csv", tmp_path / "a",
-                                        take=4, seed=0, options=opts)
+        stats = acquire.fetch_fma_audio(
+            [small], tmp_path / "tracks.csv", tmp_path / "a", take=4, seed=0, options=opts
+        )
         assert stats[0].mode == "full" and len(stats[0].written) == 4
         whole = tmp_path / "archives" / "fma_small.zip"
         assert digest(whole, "sha1") == small.checksum
@@ -110,8 +113,9 @@ def test_server_without_ranges_gets_the_whole_archive(datasets, tmp_path):
         assert [r.body_bytes for r in full] == [whole.stat().st_size]
         # the next selection reads the kept archive: no request at all
         server.reset_counts()
-        again = acquire.fetch_fma_audio([small], tmp_path / "tracks.csv", tmp_path / "b",
-                                        take=6, seed=1, options=opts)
+        again = acquire.fetch_fma_audio(
+            [small], tmp_path / "tracks.csv", tmp_path / "b", take=6, seed=1, options=opts
+        )
         assert again[0].mode == "local" and server.requests_for("/fma/fma_small.zip") == []
 
 
@@ -122,17 +126,22 @@ def test_checksum_mismatch_names_url_expected_and_actual(http_server, datasets, 
     opts = options(tmp_path, selective=False)
     acquire.fetch_fma_metadata(meta, tmp_path / "tracks.csv", opts)
     with pytest.raises(ChecksumError) as err:
-        acquire.fetch_fma_audio([wrong], tmp_path / "tracks.csv", tmp_path / "a", take=2,
-                                seed=0, options=opts)
+        acquire.fetch_fma_audio(
+            [wrong], tmp_path / "tracks.csv", tmp_path / "a", take=2, seed=0, options=opts
+        )
     text = str(err.value)
     assert small.url in text and "sha1:" + "0" * 40 in text and small.checksum in text
-    assert list((tmp_path / "archives").glob("fma_small.zip*")) in ([], [
-        tmp_path / "archives/fma_small.zip.lock"])
+    assert list((tmp_path / "archives").glob("fma_small.zip*")) in (
+        [],
+        [tmp_path / "archives/fma_small.zip.lock"],
+    )
     # a user's local copy that fails its checksum is reported, naming the config key
     with pytest.raises(ChecksumError) as err:
         acquire.open_archive(
-            acquire.archive_ref({"path": str(datasets.fma_small_zip),
-                                 "checksum": "sha1:" + "0" * 40}, "sources.fma.archives[0]"),
+            acquire.archive_ref(
+                {"path": str(datasets.fma_small_zip), "checksum": "sha1:" + "0" * 40},
+                "sources.fma.archives[0]",
+            ),
             opts,
         )
     assert "sources.fma.archives[0].path" in "".join(err.value.__notes__)
@@ -143,15 +152,19 @@ def test_local_path_needs_no_network(http_server, datasets, tmp_path):
     urls = serve(http_server, datasets)
     _, meta = fma_refs(urls, datasets)
     local = acquire.archive_ref(
-        {"url": urls["fma_small.zip"], "path": str(datasets.fma_small_zip),
-         "checksum": digest(datasets.fma_small_zip, "sha1")},
+        {
+            "url": urls["fma_small.zip"],
+            "path": str(datasets.fma_small_zip),
+            "checksum": digest(datasets.fma_small_zip, "sha1"),
+        },
         "sources.fma.archives[0]",
     )
     only_path = acquire.archive_ref({"path": str(datasets.fma_metadata_zip)}, "x.metadata")
     opts = options(tmp_path)
     acquire.fetch_fma_metadata(only_path, tmp_path / "tracks.csv", opts)
-    stats = acquire.fetch_fma_audio([local], tmp_path / "tracks.csv", tmp_path / "a", take=5,
-                                    seed=0, options=opts)
+    stats = acquire.fetch_fma_audio(
+        [local], tmp_path / "tracks.csv", tmp_path / "a", take=5, seed=0, options=opts
+    )
     assert stats[0].mode == "local" and len(stats[0].written) == 5
     assert http_server.requests_for() == []
     missing = acquire.archive_ref({"path": str(tmp_path / "nope.zip")}, "sources.fma.metadata")
@@ -159,22 +172,38 @@ def test_local_path_needs_no_network(http_server, datasets, tmp_path):
         acquire.open_archive(missing, opts)
 
 
-def test_aam_takes_the_manifest_rank_order_and_zenodo_checksums(http_server, datasets,
-                                                                 tmp_path, caplog):
+def test_aam_takes_the_manifest_rank_order_and_zenodo_checksums(
+    http_server, datasets, tmp_path, caplog
+):
     urls = serve(http_server, datasets)
     right = digest(datasets.aam_zip, "md5")
     ref = acquire.archive_ref({"url": urls["aam"], "checksum": "md5:" + "1" * 32}, "a")
     zenodo = acquire.ZenodoChecksums(AAM_RECORD_ID, urls["api"], retries=0, timeout_s=5)
     # selective: two of the three songs, the first two in the manifest's rank order
-    acquire.fetch_aam_audio([ref], tmp_path / "sel", source="aam", take=2, seed=3,
-                            options=options(tmp_path), zenodo=zenodo)
+    acquire.fetch_aam_audio(
+        [ref],
+        tmp_path / "sel",
+        source="aam",
+        take=2,
+        seed=3,
+        options=options(tmp_path),
+        zenodo=zenodo,
+    )
     ranked = sorted(["0001", "0002", "0003"], key=lambda t: (track_key(3, "aam", t), t))
     assert sorted(p.name for p in (tmp_path / "sel").iterdir()) == sorted(
-        f"{t}_mix.flac" for t in ranked[:2])
+        f"{t}_mix.flac" for t in ranked[:2]
+    )
     assert http_server.requests_for(f"/api/records/{AAM_RECORD_ID}") == []  # not needed
     # whole archive: Zenodo's md5 wins over the (here wrong) configured one
-    stats = acquire.fetch_aam_audio([ref], tmp_path / "all", source="aam", take=None, seed=0,
-                                    options=options(tmp_path, selective=False), zenodo=zenodo)
+    stats = acquire.fetch_aam_audio(
+        [ref],
+        tmp_path / "all",
+        source="aam",
+        take=None,
+        seed=0,
+        options=options(tmp_path, selective=False),
+        zenodo=zenodo,
+    )
     assert stats[0].mode == "full" and len(stats[0].written) == 3
     assert "using Zenodo's" in caplog.text
     assert digest(tmp_path / "archives" / AAM_KEY, "md5") == right
@@ -187,22 +216,50 @@ def test_aam_takes_the_manifest_rank_order_and_zenodo_checksums(http_server, dat
 def test_fetch_audio_stages_and_renames(http_server, datasets, tmp_path):
     urls = serve(http_server, datasets)
     dest = tmp_path / "aam" / "audio-all"
-    acquire.fetch_audio("aam", [{"url": urls["aam"]}], dest, source="aam", take=None, seed=None,
-                        download_dir=tmp_path / "archives", progress=False)
+    acquire.fetch_audio(
+        "aam",
+        [{"url": urls["aam"]}],
+        dest,
+        source="aam",
+        take=None,
+        seed=None,
+        download_dir=tmp_path / "archives",
+        progress=False,
+    )
     assert sorted(p.name for p in dest.iterdir()) == [f"{i:04d}_mix.flac" for i in (1, 2, 3)]
     assert not (tmp_path / "aam" / ".audio-all.partial").exists()
     table = archive_candidates("aam", {"kind": "aam", "label": "ai"}, {"audio": str(dest)})
     assert list(table.track) == ["0001", "0002", "0003"] and (table.duration_s > 30).all()
+    # a run that stopped part-way left its staging folder: only what is missing is fetched
+    os.replace(dest, tmp_path / "aam" / ".audio-all.partial")
+    (tmp_path / "aam" / ".audio-all.partial" / "0002_mix.flac").unlink()
+    stats = acquire.fetch_audio(
+        "aam",
+        [{"url": urls["aam"]}],
+        dest,
+        source="aam",
+        take=None,
+        seed=None,
+        download_dir=tmp_path / "archives",
+        progress=False,
+    )
+    assert stats[0].written == ["0002_mix.flac"] and len(stats[0].skipped) == 2
+    assert (dest / "0002_mix.flac").read_bytes() == datasets.aam_audio["0002_mix.flac"]
 
 
 def test_config_errors_name_the_key(tmp_path):
     with pytest.raises(ValueError, match=r"sources\.aam\.archives\[1\]"):
         acquire.archive_ref({"checksum": "md5:00"}, "sources.aam.archives[1]")
     with pytest.raises(ValueError, match=r"sources\.fma\.archives\[0\]\.checksum"):
-        acquire.archive_ref({"url": "https://x/a.zip", "checksum": "crc:1"},
-                            "sources.fma.archives[0]")
-    spec = {"kind": "fma", "label": "human", "archives": [{"path": str(tmp_path / "no.zip")}],
-            "metadata": {"url": "https://x/m.zip"}}
+        acquire.archive_ref(
+            {"url": "https://x/a.zip", "checksum": "crc:1"}, "sources.fma.archives[0]"
+        )
+    spec = {
+        "kind": "fma",
+        "label": "human",
+        "archives": [{"path": str(tmp_path / "no.zip")}],
+        "metadata": {"url": "https://x/m.zip"},
+    }
     with pytest.raises(ValueError, match=r"sources\.fma\.archives\[0\]\.path"):
         acquire.check_archive_sources({"fma": spec})
     plan = acquire.archive_plan("fma", {**spec, "n": 30, "spares": 2}, 7)
@@ -233,17 +290,27 @@ def cli_config(urls, ds) -> dict:
         "models": {**TINY["models"], "enabled": ["rf_color"]},  # one model: seconds
         "sources": {
             "fma": {
-                "kind": "fma", "label": "human", "n": N, "crop": "start",
+                "kind": "fma",
+                "label": "human",
+                "n": N,
+                "crop": "start",
                 "spares": 8,  # 14 >= 11: every small clip, the bad ones too
-                "archives": [{"url": urls["fma_small.zip"],
-                              "checksum": digest(ds.fma_small_zip, "sha1")}],
-                "metadata": {"url": urls["fma_metadata.zip"],
-                             "checksum": digest(ds.fma_metadata_zip, "sha1")},
+                "archives": [
+                    {"url": urls["fma_small.zip"], "checksum": digest(ds.fma_small_zip, "sha1")}
+                ],
+                "metadata": {
+                    "url": urls["fma_metadata.zip"],
+                    "checksum": digest(ds.fma_metadata_zip, "sha1"),
+                },
             },
             "aam": {
-                "kind": "aam", "label": "ai", "n": N, "crop": "random",
+                "kind": "aam",
+                "label": "ai",
+                "n": N,
+                "crop": "random",
                 "spares": 1,  # 7 of the 8 songs
-                "zenodo_record": AAM_RECORD_ID, "zenodo_api": urls["api"],
+                "zenodo_record": AAM_RECORD_ID,
+                "zenodo_api": urls["api"],
                 "archives": [{"url": urls["aam"], "checksum": digest(ds.aam_zip, "md5")}],
             },
         },
@@ -261,8 +328,9 @@ def test_snakemake_from_download_to_table1_and_the_cache(tiny, tmp_path, monkeyp
         work.mkdir()
         write_config(work / "config.yaml", cli_config(urls, tiny))
         # targets first: --configfile and --cache take lists and would swallow them
-        proc = snakemake(work, "results/report/table1.csv", "--configfile", "config.yaml",
-                         "--cache")
+        proc = snakemake(
+            work, "results/report/table1.csv", "--configfile", "config.yaml", "--cache"
+        )
         ran = jobs_run(proc.stdout + proc.stderr)
         assert ran["fetch_audio"] == 2 and ran["fetch_fma_metadata"] == 1
 
@@ -274,19 +342,22 @@ def test_snakemake_from_download_to_table1_and_the_cache(tiny, tmp_path, monkeyp
             assert why in excluded.loc[track, "reason"], excluded.loc[track, "reason"]
         assert set(excluded.source) == {"fma"}
         # AAM: the 7 fetched songs are the manifest's first 7 in rank order
-        ranked = sorted((f"{i:04d}" for i in range(1, 9)), key=lambda t: (track_key(0, "aam", t), t))
+        ranked = sorted(
+            (f"{i:04d}" for i in range(1, 9)), key=lambda t: (track_key(0, "aam", t), t)
+        )
         fetched = sorted(p.name[:4] for p in (work / "resources/aam").glob("audio-*/*.flac"))
         assert fetched == sorted(ranked[:7])
         assert set(manifest[manifest.source == "aam"].track) == set(ranked[:N])
-        assert server.bytes_served(f"/records/{AAM_RECORD_ID}/files/{AAM_KEY}") < tiny.aam_zip.stat(
-        ).st_size
+        assert (
+            server.bytes_served(f"/records/{AAM_RECORD_ID}/files/{AAM_KEY}")
+            < tiny.aam_zip.stat().st_size
+        )
         table = pd.read_csv(res / "report/table1.csv", index_col="metric")
         assert list(table.columns) == ["rf_color"]
         assert table.loc["accuracy"].between(0, 1).all()
 
         # nothing left to do, and the plan does not change
-        again = snakemake(work, "results/report/table1.csv", "--configfile", "config.yaml",
-                          "-n")
+        again = snakemake(work, "results/report/table1.csv", "--configfile", "config.yaml", "-n")
         assert "Nothing to be done" in again.stdout + again.stderr
 
         # another result folder: the downloads come from the cache, not the server
@@ -294,13 +365,19 @@ def test_snakemake_from_download_to_table1_and_the_cache(tiny, tmp_path, monkeyp
         other = tmp_path / "b"
         other.mkdir()
         write_config(other / "config.yaml", cli_config(urls, tiny))
-        proc = snakemake(other, "results/candidates/fma.parquet",
-                         "results/candidates/aam.parquet", "--configfile", "config.yaml",
-                         "--cache")
+        proc = snakemake(
+            other,
+            "results/candidates/fma.parquet",
+            "results/candidates/aam.parquet",
+            "--configfile",
+            "config.yaml",
+            "--cache",
+        )
         assert server.requests_for() == []  # the three downloads came from the cache
         assert (proc.stdout + proc.stderr).count("from cache") >= 3
         fma = pd.read_parquet(other / "results/candidates/fma.parquet")
-        assert len(fma) == 11 and all(Path(p).exists() for p in fma.path)
+        assert len(fma) == 11 and all((other / p).exists() for p in fma.path)
+        assert all(p.startswith("resources/fma/audio-small-seed0-n14/") for p in fma.path)
 
 
 # --------------------------------------------------------------------------- 3. offline plan
@@ -330,7 +407,9 @@ def test_default_config_plans_without_network(tmp_path, monkeypatch):
     guard = tmp_path / "guard"
     guard.mkdir()
     (guard / "sitecustomize.py").write_text(GUARD)
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(guard), os.environ.get("PYTHONPATH", "")]))
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join([str(guard), os.environ.get("PYTHONPATH", "")])
+    )
     proc = snakemake(tmp_path, "-n", "--cores", "8", timeout=120)
     assert (guard / "loaded").exists()  # the guard was in place
     counts = job_counts(proc.stdout)
@@ -355,4 +434,4 @@ def test_paper_config_keeps_the_published_checksums():
     assert aam["zenodo_record"] == 5794629 and len(aam["archives"]) == 3
     names = [acquire.archive_ref(a, "x").name for a in aam["archives"]]
     assert names == [f"{r}-audio-mixes.zip" for r in ("0001-1000", "1001-2000", "2001-3000")]
-    assert json.dumps(fma["n"]) == "3000" and aam["n"] == 3000
+    assert fma["n"] == aam["n"] == 3000 and fma["selective"] and aam["spares"] is None

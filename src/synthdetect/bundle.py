@@ -217,14 +217,24 @@ class Bundle:
         return self.path / self.meta["model"]["weights"]["file"]
 
     def load_model(self, device: str = "cpu"):
-        """The trained model: a fitted scikit-learn estimator or a torch module in eval mode."""
+        """The trained model: a fitted scikit-learn estimator or a torch module in eval mode.
+
+        A forest loads without importing torch.
+        """
+        spec = self.meta["model"]
+        if self.family == "rf":
+            from synthdetect.forest import load_sklearn
+
+            try:
+                return load_sklearn(self.weights_path)
+            except (OSError, ValueError, TypeError) as err:
+                raise BundleError(
+                    f"{self.weights_path}: not a loadable skops model: {err}"
+                ) from err
         from synthdetect import training
         from synthdetect.experiment import build_network
 
-        spec = self.meta["model"]
         try:
-            if self.family == "rf":
-                return training.load_sklearn(self.weights_path)
             size = spec.get("image_size") or [224, 224]
             net = build_network(
                 self.name,
@@ -278,6 +288,11 @@ def read_bundle(path: str | os.PathLike, *, check_weights: bool = True) -> Bundl
         raise BundleError(f"{where}: key 'model' is missing")
     for key in ("name", "family", "architecture", "input", "hyperparameters", "weights"):
         _lookup(model, key, f"{where}: model")
+    for key in ("hyperparameters", "weights"):
+        if not isinstance(model[key], Mapping):
+            raise BundleError(f"{where}: model.{key} must be a mapping, not {model[key]!r}")
+    if not isinstance(model["name"], str):
+        raise BundleError(f"{where}: model.name must be a string, not {model['name']!r}")
     try:
         expected = model_spec(model["name"], model["hyperparameters"], pre)
     except BundleError as err:

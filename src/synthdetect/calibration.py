@@ -43,6 +43,7 @@ __all__ = [
     "choose_threshold",
     "expected_calibration_error",
     "fit_temperature",
+    "log_loss",
     "logit_clip_eps",
     "logits_from_proba",
     "plot_reliability",
@@ -130,6 +131,13 @@ def fit_temperature(
     )
     u = float(res.x)
     return math.exp(u), ("at_bound" if min(u - lo, hi - u) < 1e-3 else "")
+
+
+def log_loss(p: np.ndarray, y: np.ndarray, eps: float = TORCH_EPS) -> float:
+    """Mean negative log-likelihood of ``y`` under ``p`` (clipped to ``[eps, 1 - eps]``)."""
+    q = np.clip(np.asarray(p, dtype=np.float64), eps, 1.0 - eps)
+    y = np.asarray(y, dtype=np.float64)
+    return float(-np.mean(y * np.log(q) + (1.0 - y) * np.log1p(-q)))
 
 
 # --------------------------------------------------------------------------- threshold
@@ -366,6 +374,7 @@ def calibrate_predictions(
     threshold, val_bacc = choose_threshold(sigmoid(z_val / temperature), y_val)
 
     ece: dict[str, dict[str, float]] = {}
+    scores: dict[str, dict[str, float]] = {}
     split_metrics: dict[str, dict[str, Any]] = {}
     arrays: dict[str, np.ndarray] = {}
     for name, part in splits.items():
@@ -378,6 +387,12 @@ def calibrate_predictions(
             ece[name] = {
                 "before": expected_calibration_error(p_before, y, bins),
                 "after": expected_calibration_error(p_after, y, bins),
+            }
+            scores[name] = {
+                "nll_before": log_loss(p_before, y, eps),
+                "nll_after": log_loss(p_after, y, eps),
+                "brier_before": float(np.mean((p_before - y) ** 2)),
+                "brier_after": float(np.mean((p_after - y) ** 2)),
             }
         split_metrics[name] = {
             "table1": binary_metrics(y, p_before),
@@ -400,6 +415,8 @@ def calibrate_predictions(
         "val_balanced_accuracy": val_bacc,
         "ece_bins": bins,
         "ece": ece,
+        # proper scoring rules: ECE alone flatters scores that all sit near 0.5
+        "scores": scores,
         "metrics": split_metrics,
     }
     test = splits["test"]

@@ -107,8 +107,9 @@ def archive_candidates(name: str, spec: Mapping, inputs: Mapping[str, str]) -> p
     ``inputs["audio"]`` is the folder the ``fetch_audio`` rule filled (FMA:
     ``fma_small/NNN/NNNNNN.mp3``, AAM: ``NNNN_mix.flac``); it may hold symbolic links
     into Snakemake's output cache, which are followed. The track id is FMA's 6-digit
-    track id or AAM's 4-digit song id, the recording is the track itself. Paths are
-    absolute but not resolved, so they stay inside the resources folder. A file whose
+    track id or AAM's 4-digit song id, the recording is the track itself. Paths stay
+    as given, like :func:`folder_candidates`' (relative to the working directory, inside
+    the resources folder even when that holds cache links). A file whose
     header cannot be read gets a NaN duration and is excluded with its reason when the
     manifest probes it (FMA's known empty and silent clips end up there).
     """
@@ -140,7 +141,7 @@ def archive_candidates(name: str, spec: Mapping, inputs: Mapping[str, str]) -> p
                 "track": track,
                 "recording": track,
                 "label": spec["label"],
-                "path": os.path.abspath(path),
+                "path": path.as_posix(),
                 "duration_s": duration,
             }
         )

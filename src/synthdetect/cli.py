@@ -67,7 +67,6 @@ def collect_files(paths: Iterable[str]) -> list[str]:
 
 
 FILE_COLUMNS = ["file", "p_ai", "label", "windows", "duration_s", "status", "message"]
-WINDOW_COLUMNS = ["file", "start_s", "end_s", "p_ai", "label", "padded"]
 
 
 def _fmt(v, digits: int = 3) -> str:
@@ -109,7 +108,8 @@ def render_csv(results, *, windows: bool, threshold: float) -> str:
     writer.writeheader()
     for r in results:
         row = {k: v for k, v in r.as_dict().items() if k in columns}
-        writer.writerow({"scope": "file", **{k: _fmt(v, 6) for k, v in row.items()}})
+        row = {k: _fmt(v, 3 if k == "duration_s" else 6) for k, v in row.items()}
+        writer.writerow({"scope": "file", **row})
         if windows:
             for w in r.windows:
                 writer.writerow(
@@ -265,6 +265,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         "bundle": str(scorer.bundle.path),
         "synthdetect_version": synthdetect.__version__,
         "threshold": threshold,
+        "temperature": scorer.bundle.temperature,
         "aggregate": args.aggregate,
         "window_s": scorer.seconds,
         "hop_s": args.hop if args.hop is not None else scorer.seconds,

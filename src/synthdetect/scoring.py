@@ -144,10 +144,11 @@ class Scorer:
         threads: int | None = None,
         batch_windows: int = 32,
     ) -> None:
-        from synthdetect import training
-
         self.bundle = bundle if isinstance(bundle, Bundle) else read_bundle(bundle)
-        training.set_threads(threads)
+        if self.bundle.family != "rf":  # a forest scores without importing torch
+            from synthdetect import training
+
+            training.set_threads(threads)
         self.device = device
         self.model = self.bundle.load_model(device)
         pre = self.bundle.preprocessing

@@ -7,20 +7,109 @@ shows red on a blue background, which is why the paper's colour features use R a
 We reproduce that mapping without a matplotlib figure per track: dB values become 256
 colour indices, the index image is area-resized to the model's input size, and a
 256-entry colour table turns it into RGB.
+
+Speed (the per-track stage runs thousands of times; see ``bench/preprocess.py``):
+
+* :func:`stft_db` computes ``librosa.amplitude_to_db(np.abs(librosa.stft(y)))`` bit for
+  bit, without librosa: the same zero-padded frames, the same float64 Hann window
+  (:func:`hann_window`, scipy's formula), numpy's ``rfft`` on cache-sized blocks of
+  contiguous frames instead of strided columns, and the dB steps in place. ~25% faster,
+  and a process that makes spectrograms no longer imports librosa (~3 s, ~200 MB).
+* :func:`render_index` scales the (time, frequency) array where it lies and lets PIL
+  rotate it instead of copying a flipped, transposed float array twice.
+* PNGs are written as 8-bit palette images (:func:`save_palette_png`): the colour
+  indices plus the colour table. They decode to exactly the RGB pixels of
+  :func:`spectrogram_image`, are ~2.4x smaller and ~10x faster to write than RGB PNGs.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from functools import lru_cache
 from pathlib import Path
 
-import librosa
 import numpy as np
 from PIL import Image
 
 #: zlib level for PNGs: fixed so the bytes are reproducible; 6 is PIL's own default.
 PNG_COMPRESS_LEVEL = 6
+
+#: Frames per FFT call in :func:`stft_magnitude`: small enough to stay in cache.
+_FFT_BLOCK = 64
+
+
+@lru_cache(maxsize=8)
+def hann_window(n: int) -> np.ndarray:
+    """The periodic Hann window, float64: ``scipy.signal.get_window("hann", n)`` bit for bit.
+
+    (scipy's ``general_cosine`` formula; importing scipy.signal costs ~2 s and ~100 MB.)
+    """
+    if n <= 1:
+        w = np.ones(n, dtype=np.float64)
+    else:
+        fac = np.linspace(-np.pi, np.pi, n + 1, dtype=np.float64)
+        w = np.zeros(n + 1, dtype=np.float64)
+        for k, a in enumerate((0.5, 0.5)):
+            w += a * np.cos(k * fac)
+        w = w[:-1]
+    w.flags.writeable = False
+    return w
+
+
+def stft_magnitude(y: np.ndarray, *, n_fft: int = 2048, hop_length: int = 512) -> np.ndarray:
+    """``np.abs(librosa.stft(y, n_fft=, hop_length=)).T`` bit for bit: shape (frames, bins).
+
+    librosa's defaults: periodic Hann window of ``n_fft``, centred frames (``n_fft // 2``
+    zeros padded on both sides), float64 FFT stored as complex64 for float32 input.
+    """
+    y = np.asarray(y)
+    if not np.issubdtype(y.dtype, np.floating) or y.ndim != 1:
+        raise ValueError(f"audio must be a 1-d floating-point array, not {y.dtype} {y.shape}")
+    if not np.isfinite(y).all():
+        raise ValueError("audio buffer is not finite everywhere")
+    if n_fft > y.shape[0]:
+        warnings.warn(
+            f"n_fft={n_fft} is too large for input signal of length={y.shape[0]}", stacklevel=2
+        )
+    pad = n_fft // 2
+    padded = np.zeros(y.shape[0] + 2 * pad, dtype=y.dtype)
+    padded[pad : pad + y.shape[0]] = y
+    if padded.shape[0] < n_fft:
+        raise ValueError(f"n_fft={n_fft} is too large for input signal of length={y.shape[0]}")
+    frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop_length]
+    window = hann_window(n_fft)
+    out_dtype = np.complex64 if y.dtype == np.float32 else np.complex128
+    spec = np.empty((frames.shape[0], n_fft // 2 + 1), dtype=out_dtype)
+    block = np.empty((min(_FFT_BLOCK, frames.shape[0]), n_fft), dtype=np.float64)
+    for a in range(0, frames.shape[0], _FFT_BLOCK):
+        b = min(a + _FFT_BLOCK, frames.shape[0])
+        np.multiply(frames[a:b], window, out=block[: b - a])
+        spec[a:b] = np.fft.rfft(block[: b - a], axis=-1)
+    return np.abs(spec)
+
+
+def amplitude_to_db(
+    magnitude: np.ndarray, *, ref: float | str, top_db: float | None, amin: float = 1e-5
+) -> np.ndarray:
+    """``librosa.amplitude_to_db(magnitude, ref=, top_db=)`` bit for bit, in place.
+
+    ``magnitude`` (non-negative, overwritten) is returned as dB. Every step and every
+    scalar type is librosa's (``power_to_db`` on the squared magnitude), so the rounding
+    is too.
+    """
+    ref_value = np.max(magnitude) if ref == "max" else np.abs(ref)
+    ref_power, amin_power = ref_value**2, amin**2
+    power = np.square(magnitude, out=magnitude)
+    log_spec = np.maximum(amin_power, power, out=power)
+    np.log10(log_spec, out=log_spec)
+    np.multiply(10.0, log_spec, out=log_spec)
+    log_spec -= 10.0 * np.log10(np.maximum(amin_power, np.abs(ref_power)))
+    if top_db is not None:
+        if top_db < 0:
+            raise ValueError("top_db must be non-negative")
+        np.maximum(log_spec, log_spec.max() - top_db, out=log_spec)
+    return log_spec
 
 
 def stft_db(
@@ -38,15 +127,17 @@ def stft_db(
 
     ``ref`` is a number (librosa's default 1.0, as the paper) or ``"max"``;
     ``scale="mel"`` gives a mel spectrogram with ``n_mels`` bands instead of STFT bins.
+    The values are ``librosa.amplitude_to_db(np.abs(librosa.stft(y)), ...)`` exactly
+    (as float32); the array is a transposed view of a (frames, bins) array.
     """
-    S = np.abs(librosa.stft(y, n_fft=n_fft, hop_length=hop_length))
-    if scale == "mel":
-        mel = librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels)
-        S = mel @ S
-    elif scale != "linear":
+    if scale not in ("linear", "mel"):
         raise ValueError(f"spectrogram.scale must be 'linear' or 'mel', not {scale!r}")
-    ref_value = np.max if ref == "max" else float(ref)
-    return librosa.amplitude_to_db(S, ref=ref_value, top_db=top_db).astype(np.float32)
+    S = stft_magnitude(y, n_fft=n_fft, hop_length=hop_length).T
+    if scale == "mel":
+        import librosa  # only the mel filter bank; the linear path never imports librosa
+
+        S = librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels) @ S
+    return amplitude_to_db(S, ref=ref, top_db=top_db).astype(np.float32, copy=False)
 
 
 @lru_cache(maxsize=8)
@@ -55,7 +146,34 @@ def colour_table(cmap: str) -> np.ndarray:
     from matplotlib import colormaps  # only the table is needed, never a figure
 
     rgba = colormaps[cmap](np.linspace(0.0, 1.0, 256))
-    return np.round(rgba[:, :3] * 255).astype(np.uint8)
+    table = np.round(rgba[:, :3] * 255).astype(np.uint8)
+    table.flags.writeable = False
+    return table
+
+
+def render_index(
+    db: np.ndarray,
+    *,
+    size: tuple[int, int] = (224, 224),
+    vmin: float | None = None,
+    vmax: float | None = None,
+) -> np.ndarray:
+    """The colour indices (H, W) uint8 of :func:`render`: the image before its colour table."""
+    lo = float(db.min()) if vmin is None else float(vmin)
+    hi = float(db.max()) if vmax is None else float(vmax)
+    gain = 255.0 / max(hi - lo, 1e-6)
+    height, width = size
+    if db.ndim == 2 and db.T.flags.c_contiguous and db.dtype == np.float32:
+        # (frames, bins) in memory, as stft_db returns it: scale it where it lies, then
+        # PIL's rotation by 90 degrees is the flip + transpose, on the float image.
+        scaled = np.subtract(db.T, lo)
+        scaled *= gain
+        index = Image.fromarray(scaled).transpose(Image.Transpose.ROTATE_90)
+    else:
+        scaled = (db[::-1] - lo) * gain
+        index = Image.fromarray(np.ascontiguousarray(scaled, dtype=np.float32), mode="F")
+    index = np.asarray(index.resize((width, height), Image.Resampling.BOX))
+    return np.clip(np.rint(index), 0, 255).astype(np.uint8)
 
 
 def render(
@@ -70,14 +188,7 @@ def render(
 
     ``vmin``/``vmax`` default to the image's own range, as specshow does.
     """
-    lo = float(db.min()) if vmin is None else float(vmin)
-    hi = float(db.max()) if vmax is None else float(vmax)
-    scaled = (db[::-1] - lo) * (255.0 / max(hi - lo, 1e-6))
-    height, width = size
-    index = Image.fromarray(np.ascontiguousarray(scaled, dtype=np.float32), mode="F")
-    index = np.asarray(index.resize((width, height), Image.Resampling.BOX))
-    index = np.clip(np.rint(index), 0, 255).astype(np.uint8)
-    return colour_table(cmap)[index]
+    return colour_table(cmap)[render_index(db, size=size, vmin=vmin, vmax=vmax)]
 
 
 def save_png(image: np.ndarray, path: str | os.PathLike) -> None:
@@ -89,10 +200,40 @@ def save_png(image: np.ndarray, path: str | os.PathLike) -> None:
     os.replace(tmp, path)
 
 
+def save_palette_png(index: np.ndarray, path: str | os.PathLike, *, cmap: str) -> None:
+    """Write colour indices (H, W) uint8 as an 8-bit palette PNG of ``cmap``, atomically.
+
+    Decoded to RGB (:func:`load_png`, any image viewer) it is exactly
+    ``colour_table(cmap)[index]``, i.e. :func:`spectrogram_image`'s pixels.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    image = Image.fromarray(np.ascontiguousarray(index, dtype=np.uint8))
+    image.putpalette(colour_table(cmap).tobytes())
+    image.save(tmp, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
+    os.replace(tmp, path)
+
+
 def load_png(path: str | os.PathLike) -> np.ndarray:
-    """Read a spectrogram PNG as (H, W, 3) uint8."""
+    """Read a spectrogram PNG (RGB or palette) as (H, W, 3) uint8."""
     with Image.open(path) as im:
         return np.asarray(im.convert("RGB"))
+
+
+_STFT_KEYS = ("n_fft", "hop_length", "ref", "top_db", "scale", "n_mels")
+_RENDER_KEYS = ("vmin", "vmax")
+
+
+def spectrogram_index(y: np.ndarray, *, sample_rate: int, **params) -> np.ndarray:
+    """The spectrogram stage from samples to colour indices (H, W) uint8.
+
+    ``params`` are the keys of the config's ``spectrogram`` section; ``cmap`` is not
+    needed here (it only picks the colour table).
+    """
+    db = stft_db(y, sample_rate=sample_rate, **{k: params[k] for k in _STFT_KEYS if k in params})
+    size = tuple(params.get("size", (224, 224)))
+    return render_index(db, size=size, **{k: params[k] for k in _RENDER_KEYS if k in params})
 
 
 def spectrogram_image(y: np.ndarray, *, sample_rate: int, **params) -> np.ndarray:
@@ -100,8 +241,5 @@ def spectrogram_image(y: np.ndarray, *, sample_rate: int, **params) -> np.ndarra
 
     ``params`` are the keys of the config's ``spectrogram`` section.
     """
-    stft_keys = ("n_fft", "hop_length", "ref", "top_db", "scale", "n_mels")
-    render_keys = ("cmap", "vmin", "vmax")
-    db = stft_db(y, sample_rate=sample_rate, **{k: params[k] for k in stft_keys if k in params})
-    size = tuple(params.get("size", (224, 224)))
-    return render(db, size=size, **{k: params[k] for k in render_keys if k in params})
+    index = spectrogram_index(y, sample_rate=sample_rate, **params)
+    return colour_table(params.get("cmap", "coolwarm"))[index]

@@ -12,15 +12,6 @@ BOOTSTRAP_RESAMPLES = 1000
 CI_LEVEL = 0.95
 
 
-def model_weights(wildcards):
-    suffix = "skops" if wildcards.model.startswith("rf_") else "pt"
-    return f"{RESULTS}/models/{wildcards.model}.{suffix}"
-
-
-def model_hp(wildcards):
-    return config["models"][wildcards.model.partition("_")[0]]
-
-
 rule calibrate:
     input:
         predictions=f"{RESULTS}/predictions/{{model}}.parquet",
@@ -41,7 +32,7 @@ rule calibrate:
         mem_mb=1000,
         runtime=10,
     params:
-        hp=model_hp,
+        hp=lambda wildcards: config["models"][wildcards.model.partition("_")[0]],
         seed=config["seed"],
         bins=CALIBRATION_BINS,
         resamples=BOOTSTRAP_RESAMPLES,
@@ -53,7 +44,11 @@ rule calibrate:
 
 rule bundle:
     input:
-        weights=model_weights,
+        weights=branch(
+            lambda wildcards: wildcards.model.startswith("rf_"),
+            then=f"{RESULTS}/models/{{model}}.skops",
+            otherwise=f"{RESULTS}/models/{{model}}.pt",
+        ),
         calibration=f"{RESULTS}/calibration/{{model}}.json",
         ci=f"{RESULTS}/metrics/{{model}}.ci.json",
         metrics=f"{RESULTS}/metrics/{{model}}.json",
@@ -68,7 +63,7 @@ rule bundle:
         mem_mb=2000,
         runtime=10,
     params:
-        hp=model_hp,
+        hp=lambda wildcards: config["models"][wildcards.model.partition("_")[0]],
         seed=config["seed"],
         preprocessing={
             "clip": {
@@ -78,6 +73,6 @@ rule bundle:
             "spectrogram": config["spectrogram"],
             "features": config["features"],
         },
-        code=code("bundle", "experiment", "models", "training"),
+        code=code("bundle", "experiment", "models", "training", "forest"),
     script:
         "../scripts/bundle.py"

@@ -25,14 +25,14 @@ rule clip:
         sample_rate=config["clip"]["sample_rate"],
         code=code("audio"),
     run:
-        from synthdetect.audio import make_clip
+        from synthdetect.stages import clip_track
 
-        make_clip(
+        clip_track(
             input.audio,
             output[0],
             offset_s=params.offset_s,
             seconds=params.seconds,
-            samplerate=params.sample_rate,
+            sample_rate=params.sample_rate,
         )
 
 
@@ -52,13 +52,9 @@ rule spectrogram:
         spectrogram=config["spectrogram"],
         code=code("audio", "spectrogram"),
     run:
-        from synthdetect.audio import read_clip
-        from synthdetect.spectrogram import save_png, spectrogram_image
+        from synthdetect.stages import spectrogram_track
 
-        y, sr = read_clip(input[0])
-        save_png(
-            spectrogram_image(y, sample_rate=sr, **params.spectrogram), output[0]
-        )
+        spectrogram_track(input[0], output[0], spectrogram=params.spectrogram)
 
 
 rule histograms:
@@ -77,13 +73,12 @@ rule histograms:
         features=config["features"],
         code=code("features", "histogram_io"),
     run:
-        from synthdetect.features import track_histograms
-        from synthdetect.histogram_io import write_track_histograms
-        from synthdetect.spectrogram import load_png
+        from synthdetect.stages import histogram_track
 
-        hists = track_histograms(
-            load_png(input[0]),
-            colour=params.features["color"],
-            deriv=params.features["deriv"],
+        histogram_track(
+            input[0],
+            output[0],
+            source=wildcards.source,
+            track=wildcards.track,
+            features=params.features,
         )
-        write_track_histograms(output[0], wildcards.source, wildcards.track, hists)

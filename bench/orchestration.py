@@ -1,0 +1,303 @@
+"""What Snakemake's per-track orchestration costs compared with a plain Python loop.
+
+Generates N tracks (half OGG "human", half FLAC "ai", 30-35 s each) in a temporary
+folder, builds the manifest with the real CLI (untimed), then times
+
+(a) ``snakemake --cores C`` making every track's clip, spectrogram PNG and histogram
+    file plus the fan-in ``results/features/color.parquet``, through the real CLI with
+    the workflow's default profile (``force-use-threads``, greedy scheduler), and
+(b) the same work as one plain Python loop in a fresh interpreter (its start and
+    imports included, as Snakemake's are): the library calls of the ``run:`` blocks in
+    workflow/rules/tracks.smk (synthdetect.stages) for every track, then
+    workflow/scripts/features.py itself.
+
+Both write into the same project (the loop under ``results-loop/``) with the same
+resolved config and manifest, and the bench checks that both produced identical PNG
+bytes and histograms, so the loop cannot drift from what tracks.smk does. Keep the
+``loop()`` below in step with tracks.smk's ``run:`` blocks.
+
+    python bench/orchestration.py [--tracks 600] [--cores 2] [--profile-snakemake]
+
+``--profile-snakemake`` runs (a) under cProfile (slower; for finding where time goes)
+and prints the top functions. Last line:
+``orchestration_overhead=<snakemake_wall/loop_wall> tracks=<N>``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import resource
+import runpy
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEFILE = REPO / "workflow" / "Snakefile"
+SNAKEMAKE = Path(sys.executable).with_name("snakemake")
+SR = 22050
+LOOP_RESULTS = "results-loop"
+
+
+# ----------------------------------------------------------------------------- corpus
+def _track(args: tuple[Path, str, int]) -> None:
+    """One generated track: decaying notes over noise, 30-35 s, written in blocks."""
+    import numpy as np
+    import soundfile as sf
+
+    path, label, seed = args
+    rng = np.random.default_rng(seed)
+    seconds = rng.uniform(30.0, 35.0)
+    n = int(seconds * SR)
+    y = np.zeros(n, dtype=np.float64)
+    tail = int(1.5 * SR)  # exp(-4 t) is below 0.3 % after 1.5 s
+    t = np.arange(tail) / SR
+    env = np.exp(-4 * t)
+    step = 0.5 if label == "ai" else rng.uniform(0.3, 0.7)
+    harmonics = 1 if label == "ai" else 4
+    for start in np.arange(0, seconds, step):
+        i = int(start * SR)
+        m = min(tail, n - i)
+        f0 = 110 * 2 ** (rng.integers(0, 36) / 12)
+        for h in range(1, harmonics + 1):
+            y[i : i + m] += env[:m] * np.sin(2 * np.pi * f0 * h * t[:m]) / h
+    y += (0.002 if label == "ai" else 0.03) * rng.standard_normal(n)
+    y = (0.3 * y / np.max(np.abs(y))).astype(np.float32)
+    fmt = "OGG" if path.suffix == ".ogg" else "FLAC"
+    subtype = "VORBIS" if fmt == "OGG" else "PCM_16"
+    # block writes: one long OGG buffer once segfaulted libsndfile (DESIGN.md)
+    with sf.SoundFile(path, "w", SR, 1, format=fmt, subtype=subtype) as f:
+        for b in range(0, n, 1 << 16):
+            f.write(y[b : b + (1 << 16)])
+
+
+def write_corpus(root: Path, n_tracks: int, workers: int) -> None:
+    jobs = []
+    for i in range(n_tracks):
+        label, ext = ("human", "ogg") if i % 2 == 0 else ("ai", "flac")
+        folder = root / "corpus" / label
+        folder.mkdir(parents=True, exist_ok=True)
+        jobs.append((folder / f"{label}{i:05d}.{ext}", label, i))
+    with multiprocessing.get_context("spawn").Pool(workers) as pool:
+        pool.map(_track, jobs, chunksize=8)
+
+
+def project_config(root: Path) -> dict:
+    """Folder sources with random crops (so every track has its own offset param)."""
+    return {
+        "results": "results",
+        "seed": 0,
+        "sources": {
+            label: {"kind": "folder", "label": label, "path": f"corpus/{label}", "crop": "random"}
+            for label in ("human", "ai")
+        },
+        "models": {"device": "cpu"},
+    }
+
+
+def resolved_config(config: dict) -> dict:
+    """The config with the schema's defaults filled in, as the Snakefile sees it."""
+    from snakemake.utils import validate
+
+    config = json.loads(json.dumps(config))
+    validate(config, str(REPO / "workflow" / "schemas" / "config.schema.yaml"), set_default=True)
+    return config
+
+
+# ----------------------------------------------------------------------------- runs
+def timed(cmd: list[str], cwd: Path, what: str) -> tuple[float, float]:
+    """Wall and CPU (user + sys) seconds of a child process; exits with its log on failure."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=3600)
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if proc.returncode != 0:
+        raise SystemExit(f"{what} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu
+
+
+def snakemake(
+    root: Path, cores: int, *targets: str, profile_out: Path | None = None
+) -> tuple[float, float]:
+    cmd = [
+        str(SNAKEMAKE),
+        *targets,
+        "-s",
+        str(SNAKEFILE),
+        "--directory",
+        str(root),
+        "--cores",
+        str(cores),
+        "--configfile",
+        "config.yaml",
+    ]
+    if profile_out is not None:
+        cmd = [sys.executable, "-m", "cProfile", "-o", str(profile_out), *cmd]
+    return timed(cmd, root, "snakemake")
+
+
+class _Names(list):
+    """Enough of Snakemake's Namedlist for workflow/scripts/features.py."""
+
+    def __init__(self, items=(), **named):
+        super().__init__([*items, *named.values()])
+        self.__dict__.update(named)
+
+    def __getitem__(self, key):
+        return self.__dict__[key] if isinstance(key, str) else super().__getitem__(key)
+
+
+def loop(root: Path, spec_path: Path) -> None:
+    """The per-track work and the fan-in as one plain loop (runs in a fresh interpreter)."""
+    import pandas as pd
+
+    from synthdetect.stages import clip_track, histogram_track, spectrogram_track
+
+    config = json.loads(spec_path.read_text())
+    out = root / LOOP_RESULTS
+    manifest = pd.read_parquet(root / "results" / "manifest.parquet")
+    clip, spec, feats = config["clip"], config["spectrogram"], config["features"]
+    histograms = []
+    for source, track, path, offset_s in zip(
+        manifest.source, manifest.track, manifest.path, manifest.offset_s, strict=True
+    ):
+        clip_path = out / "clips" / source / f"{track}.flac"
+        png_path = out / "spectrograms" / source / f"{track}.png"
+        hist_path = out / "histograms" / source / f"{track}.parquet"
+        clip_track(  # rule clip
+            root / path,
+            clip_path,
+            offset_s=float(offset_s),
+            seconds=clip["seconds"],
+            sample_rate=clip["sample_rate"],
+        )
+        spectrogram_track(clip_path, png_path, spectrogram=spec)  # rule spectrogram
+        histogram_track(png_path, hist_path, source=source, track=track, features=feats)
+        histograms.append(str(hist_path))
+    # rule features: its very script
+    features = out / "features"
+    job = _Names(
+        input=_Names(
+            manifest=str(root / "results" / "manifest.parquet"), histograms=_Names(histograms)
+        ),
+        output=_Names(
+            color=str(features / "color.parquet"),
+            deriv=str(features / "deriv.parquet"),
+            raw=str(features / "raw.parquet"),
+        ),
+        params=_Names(features=feats),
+        log=_Names([str(out / "logs" / "features.log")]),
+    )
+    features.mkdir(parents=True, exist_ok=True)
+    runpy.run_path(
+        str(REPO / "workflow" / "scripts" / "features.py"),
+        init_globals={"snakemake": job},
+        run_name="__main__",
+    )
+
+
+def run_loop(root: Path, spec_path: Path) -> tuple[float, float]:
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--loop", str(root), str(spec_path)]
+    return timed(cmd, root, "the loop")
+
+
+def check_same(root: Path, n_tracks: int) -> None:
+    """Snakemake and the loop wrote the same images, histograms and feature tables."""
+    import pandas as pd
+
+    a, b = root / "results", root / LOOP_RESULTS
+    pngs = sorted(p.relative_to(a) for p in (a / "spectrograms").rglob("*.png"))
+    assert len(pngs) == n_tracks, (len(pngs), n_tracks)
+    for rel in pngs:
+        if (a / rel).read_bytes() != (b / rel).read_bytes():
+            raise SystemExit(
+                f"snakemake and the loop differ: {rel} (is loop() in step with tracks.smk?)"
+            )
+    for name in ("color", "deriv", "raw"):
+        pd.testing.assert_frame_equal(
+            pd.read_parquet(a / f"features/{name}.parquet"),
+            pd.read_parquet(b / f"features/{name}.parquet"),
+        )
+
+
+def print_profile(path: Path, top: int = 35) -> None:
+    import pstats
+
+    stats = pstats.Stats(str(path))
+    stats.sort_stats("cumulative").print_stats(top)
+    stats.sort_stats("tottime").print_stats(top)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tracks", type=int, default=600)
+    parser.add_argument("--cores", type=int, default=2)
+    parser.add_argument("--workdir", type=Path, help="keep the project here (default: temp)")
+    parser.add_argument(
+        "--profile-snakemake",
+        action="store_true",
+        help="run snakemake under cProfile and print where its time goes",
+    )
+    parser.add_argument(
+        "--loop", nargs=2, type=Path, metavar=("ROOT", "SPEC"), help=argparse.SUPPRESS
+    )
+    args = parser.parse_args(argv)
+    if args.loop:
+        loop(*args.loop)
+        return
+
+    with tempfile.TemporaryDirectory(prefix="orchestration-") as tmp:
+        root = args.workdir or Path(tmp)
+        if args.workdir:
+            shutil.rmtree(root, ignore_errors=True)
+            root.mkdir(parents=True)
+        t0 = time.perf_counter()
+        write_corpus(root, args.tracks, workers=max(1, os.cpu_count() or 1))
+        config = project_config(root)
+        import yaml
+
+        (root / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+        spec_path = root / "resolved.json"
+        spec_path.write_text(json.dumps(resolved_config(config)))
+        print(f"corpus: {args.tracks} tracks in {time.perf_counter() - t0:.1f}s", flush=True)
+        t0 = time.perf_counter()
+        snakemake(root, args.cores, "results/manifest.parquet")
+        print(f"manifest (untimed): {time.perf_counter() - t0:.1f}s", flush=True)
+
+        prof = root / "snakemake.prof" if args.profile_snakemake else None
+        smk, smk_cpu = snakemake(
+            root, args.cores, "results/features/color.parquet", profile_out=prof
+        )
+        n = args.tracks
+        print(
+            f"snakemake --cores {args.cores}: wall {smk:.2f}s ({1000 * smk / n:.1f} ms/track), "
+            f"cpu {smk_cpu:.2f}s ({1000 * smk_cpu / n:.1f} ms/track)",
+            flush=True,
+        )
+        plain, plain_cpu = run_loop(root, spec_path)
+        print(
+            f"plain loop (1 process): wall {plain:.2f}s ({1000 * plain / n:.1f} ms/track), "
+            f"cpu {plain_cpu:.2f}s ({1000 * plain_cpu / n:.1f} ms/track)",
+            flush=True,
+        )
+        check_same(root, n)
+        load = os.getloadavg()[0]
+        print(
+            f"cpu_ratio={smk_cpu / plain_cpu:.3f} loadavg_1min={load:.1f} cpus={os.cpu_count()}"
+            " (wall times mean little when the load exceeds the cpus)"
+        )
+        if prof is not None:
+            print_profile(prof)
+        print(f"orchestration_overhead={smk / plain:.3f} tracks={n}")
+
+
+if __name__ == "__main__":
+    main()
