@@ -16,10 +16,14 @@ resolved config and manifest, and the bench checks that both produced identical 
 bytes and histograms, so the loop cannot drift from what tracks.smk does. Keep the
 ``loop()`` below in step with tracks.smk's ``run:`` blocks.
 
-    python bench/orchestration.py [--tracks 600] [--cores 2] [--profile-snakemake]
+    python bench/orchestration.py [--tracks 600] [--cores 2]
+    python bench/orchestration.py --workdir /tmp/orch --reuse --repeat 2 \
+        --snakemake-args "--scheduler-subsample 20" --py-spy
 
-``--profile-snakemake`` runs (a) under cProfile (slower; for finding where time goes)
-and prints the top functions. Last line:
+``--workdir``/``--reuse`` keep the generated corpus and manifest between invocations;
+``--repeat`` takes the best of several runs (the machine may be shared);
+``--snakemake-args`` tries settings; ``--py-spy`` samples every thread of the timed
+Snakemake run (``pip install py-spy``) and prints where the time went. Last line:
 ``orchestration_overhead=<snakemake_wall/loop_wall> tracks=<N>``.
 """
 
@@ -29,13 +33,16 @@ import argparse
 import json
 import multiprocessing
 import os
+import re
 import resource
 import runpy
+import shlex
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -125,11 +132,11 @@ def timed(cmd: list[str], cwd: Path, what: str) -> tuple[float, float]:
 
 
 def snakemake(
-    root: Path, cores: int, *targets: str, profile_out: Path | None = None
+    root: Path, cores: int, *args: str, py_spy: Path | None = None
 ) -> tuple[float, float]:
     cmd = [
         str(SNAKEMAKE),
-        *targets,
+        *args,
         "-s",
         str(SNAKEFILE),
         "--directory",
@@ -139,8 +146,22 @@ def snakemake(
         "--configfile",
         "config.yaml",
     ]
-    if profile_out is not None:
-        cmd = [sys.executable, "-m", "cProfile", "-o", str(profile_out), *cmd]
+    if py_spy is not None:  # every thread: the scheduler's and the jobs'
+        exe = shutil.which("py-spy") or "py-spy"
+        cmd = [
+            exe,
+            "record",
+            "-r",
+            "50",
+            "--threads",
+            "--format",
+            "raw",
+            "-o",
+            str(py_spy),
+            "--",
+            sys.executable,
+            *cmd,
+        ]
     return timed(cmd, root, "snakemake")
 
 
@@ -228,12 +249,39 @@ def check_same(root: Path, n_tracks: int) -> None:
         )
 
 
-def print_profile(path: Path, top: int = 35) -> None:
-    import pstats
+def clean(root: Path) -> None:
+    """Remove what the timed runs make, keeping the corpus and the manifest."""
+    for rel in (
+        "clips",
+        "spectrograms",
+        "histograms",
+        "features",
+        "logs/clip",
+        "logs/spectrogram",
+        "logs/histograms",
+    ):
+        shutil.rmtree(root / "results" / rel, ignore_errors=True)
+    shutil.rmtree(root / LOOP_RESULTS, ignore_errors=True)
 
-    stats = pstats.Stats(str(path))
-    stats.sort_stats("cumulative").print_stats(top)
-    stats.sort_stats("tottime").print_stats(top)
+
+def print_py_spy(path: Path, top: int = 40) -> None:
+    """Where the sampled time went: per thread, and per function (inclusive)."""
+    threads: Counter[str] = Counter()
+    inclusive: Counter[str] = Counter()
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        n = int(count)
+        total += n
+        frames = stack.split(";")
+        threads[frames[0]] += n
+        for name in {re.sub(r":\d+\)$", ")", f) for f in frames[1:]}:
+            inclusive[name] += n
+    print(f"py-spy: {total} samples (50/s) in {path}")
+    for name, n in threads.most_common(4):
+        print(f"{n:7d} {name}")
+    for name, n in inclusive.most_common(top):
+        print(f"{n:7d} {100 * n / total:5.1f}% {name[:120]}")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -242,9 +290,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--workdir", type=Path, help="keep the project here (default: temp)")
     parser.add_argument(
-        "--profile-snakemake",
+        "--reuse", action="store_true", help="with --workdir: keep its corpus and manifest"
+    )
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each; the best counts")
+    parser.add_argument(
+        "--snakemake-args", default="", help="extra arguments for the timed snakemake run"
+    )
+    parser.add_argument(
+        "--py-spy",
         action="store_true",
-        help="run snakemake under cProfile and print where its time goes",
+        help="sample the timed snakemake run with py-spy (on PATH) and print where time goes",
     )
     parser.add_argument(
         "--loop", nargs=2, type=Path, metavar=("ROOT", "SPEC"), help=argparse.SUPPRESS
@@ -255,47 +310,57 @@ def main(argv: list[str] | None = None) -> None:
         return
 
     with tempfile.TemporaryDirectory(prefix="orchestration-") as tmp:
-        root = args.workdir or Path(tmp)
-        if args.workdir:
-            shutil.rmtree(root, ignore_errors=True)
-            root.mkdir(parents=True)
-        t0 = time.perf_counter()
-        write_corpus(root, args.tracks, workers=max(1, os.cpu_count() or 1))
-        config = project_config(root)
-        import yaml
-
-        (root / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+        root = (args.workdir or Path(tmp)).resolve()
         spec_path = root / "resolved.json"
-        spec_path.write_text(json.dumps(resolved_config(config)))
-        print(f"corpus: {args.tracks} tracks in {time.perf_counter() - t0:.1f}s", flush=True)
-        t0 = time.perf_counter()
-        snakemake(root, args.cores, "results/manifest.parquet")
-        print(f"manifest (untimed): {time.perf_counter() - t0:.1f}s", flush=True)
+        reuse = args.reuse and (root / "results" / "manifest.parquet").exists()
+        if reuse:
+            n_found = len(list((root / "corpus").glob("*/*.*")))
+            if n_found != args.tracks:
+                raise SystemExit(f"--reuse: {root} holds {n_found} tracks, not {args.tracks}")
+            print(f"reusing the corpus and manifest in {root}", flush=True)
+        else:
+            if args.workdir:
+                shutil.rmtree(root, ignore_errors=True)
+                root.mkdir(parents=True)
+            t0 = time.perf_counter()
+            write_corpus(root, args.tracks, workers=max(1, os.cpu_count() or 1))
+            config = project_config(root)
+            (root / "config.yaml").write_text(json.dumps(config, indent=1))  # YAML is JSON
+            spec_path.write_text(json.dumps(resolved_config(config)))
+            print(f"corpus: {args.tracks} tracks in {time.perf_counter() - t0:.1f}s", flush=True)
+            t0 = time.perf_counter()
+            snakemake(root, args.cores, "results/manifest.parquet")
+            print(f"manifest (untimed): {time.perf_counter() - t0:.1f}s", flush=True)
 
-        prof = root / "snakemake.prof" if args.profile_snakemake else None
-        smk, smk_cpu = snakemake(
-            root, args.cores, "results/features/color.parquet", profile_out=prof
-        )
         n = args.tracks
+        extra = shlex.split(args.snakemake_args)
+        runs = []
+        for attempt in range(args.repeat):
+            clean(root)
+            spy = root / f"py-spy-{attempt}.txt" if args.py_spy else None
+            smk, smk_cpu = snakemake(
+                root, args.cores, "results/features/color.parquet", *extra, py_spy=spy
+            )
+            print(
+                f"snakemake --cores {args.cores}: wall {smk:.2f}s ({1000 * smk / n:.1f} ms/track),"
+                f" cpu {smk_cpu:.2f}s ({1000 * smk_cpu / n:.1f} ms/track)",
+                flush=True,
+            )
+            plain, plain_cpu = run_loop(root, spec_path)
+            print(
+                f"plain loop (1 process): wall {plain:.2f}s ({1000 * plain / n:.1f} ms/track),"
+                f" cpu {plain_cpu:.2f}s ({1000 * plain_cpu / n:.1f} ms/track)",
+                flush=True,
+            )
+            check_same(root, n)
+            runs.append((smk, smk_cpu, plain, plain_cpu))
+            if spy is not None:
+                print_py_spy(spy)
+        smk, smk_cpu, plain, plain_cpu = (min(col) for col in zip(*runs, strict=True))
         print(
-            f"snakemake --cores {args.cores}: wall {smk:.2f}s ({1000 * smk / n:.1f} ms/track), "
-            f"cpu {smk_cpu:.2f}s ({1000 * smk_cpu / n:.1f} ms/track)",
-            flush=True,
+            f"cpu_ratio={smk_cpu / plain_cpu:.3f} loadavg_1min={os.getloadavg()[0]:.1f} "
+            f"cpus={os.cpu_count()} (wall ratios mean little while the load exceeds the cpus)"
         )
-        plain, plain_cpu = run_loop(root, spec_path)
-        print(
-            f"plain loop (1 process): wall {plain:.2f}s ({1000 * plain / n:.1f} ms/track), "
-            f"cpu {plain_cpu:.2f}s ({1000 * plain_cpu / n:.1f} ms/track)",
-            flush=True,
-        )
-        check_same(root, n)
-        load = os.getloadavg()[0]
-        print(
-            f"cpu_ratio={smk_cpu / plain_cpu:.3f} loadavg_1min={load:.1f} cpus={os.cpu_count()}"
-            " (wall times mean little when the load exceeds the cpus)"
-        )
-        if prof is not None:
-            print_profile(prof)
         print(f"orchestration_overhead={smk / plain:.3f} tracks={n}")
 
 

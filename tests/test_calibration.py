@@ -17,6 +17,7 @@ from synthdetect.calibration import (
     clip_logits,
     expected_calibration_error,
     fit_temperature,
+    log_loss,
     logit_clip_eps,
     logits_from_proba,
     plot_reliability,
@@ -76,6 +77,13 @@ def test_ece_of_a_hand_example_and_of_calibrated_scores():
     z, y = calibrated_sample(50000, 1)
     assert expected_calibration_error(sigmoid(z), y) < 0.02
     assert expected_calibration_error(sigmoid(4 * z), y) > 0.1
+
+
+def test_log_loss_is_the_mean_negative_log_likelihood():
+    assert log_loss(np.array([0.5, 0.5]), np.array([0, 1])) == pytest.approx(np.log(2))
+    assert log_loss(np.array([0.0, 1.0]), np.array([1, 0]), eps=1e-3) == pytest.approx(
+        -np.log(1e-3)
+    )
 
 
 def test_reliability_curve_bins_every_score_once():
@@ -145,6 +153,10 @@ def test_calibrate_predictions_fixes_an_overconfident_model(tmp_path):
     cal, ci, test = calibrate_predictions(fake_predictions(), "cnn", resamples=200, seed=0)
     assert cal["temperature"] == pytest.approx(3.0, rel=0.35) and cal["temperature_note"] is None
     assert cal["ece"]["test"]["after"] < cal["ece"]["test"]["before"]
+    for split in ("val", "test"):  # the proper scoring rules improve as well
+        scores = cal["scores"][split]
+        assert scores["nll_after"] < scores["nll_before"]
+        assert scores["brier_after"] < scores["brier_before"]
     assert cal["n"] == {"train": 100, "val": 100, "test": 200}
     assert 0 < cal["threshold"] < 1 and cal["ece_bins"] == 15
     assert set(cal["metrics"]) == {"train", "val", "test"}

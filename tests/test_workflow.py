@@ -71,7 +71,7 @@ def test_cnn_hyperparameter_reruns_only_cnn_and_report(run):
     write_config(work / "cnn.yaml", config)
     proc = snakemake(work, "--configfile=cnn.yaml", "-n")
     assert job_counts(proc.stdout) == {"all": 1, "evaluate": 1, "table1": 1,
-                                       "train_image_model": 1}
+                                       "train_image_model": 1, "calibrate": 1, "bundle": 1}
     assert "net=cnn" in proc.stdout and "net=resnet18" not in proc.stdout
 
 
@@ -86,6 +86,7 @@ def test_stft_size_reruns_images_and_models_but_no_clip(run):
     assert counts["features"] == 1 and counts["image_cache"] == 3
     assert counts["train_forest"] == 2 and counts["train_mlp"] == 2
     assert counts["train_image_model"] == 2 and counts["evaluate"] == 6
+    assert counts["calibrate"] == counts["bundle"] == 6
 
 
 def test_adding_tracks_runs_only_their_per_track_jobs(run, tmp_path):

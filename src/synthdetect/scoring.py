@@ -265,6 +265,7 @@ class Scorer:
         result.windows = scores
         if result.padded:
             result.message = (
-                f"shorter than one {self.seconds:g} s window: zero-padded into one window"
+                f"shorter than one {self.seconds:g} s window: zero-padded into one window "
+                "(training never saw padding; trust the score less)"
             )
         return result

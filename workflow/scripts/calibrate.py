@@ -26,14 +26,17 @@ plot_reliability(
     test["p_after"],
     test["y"],
     snakemake.output.reliability,
-    f"{model}: test split, T = {calibration['temperature']:.2f}",
+    f"{model}: test split (n={len(test['y'])}), T = {calibration['temperature']:.2f}",
     bins=p.bins,
 )
+scores = calibration["scores"]["test"]
 logging.info(
-    "%s: T=%.3f threshold=%.3f ECE test %.4f -> %.4f",
+    "%s: T=%.3f threshold=%.3f; test ECE %.4f -> %.4f, NLL %.4f -> %.4f",
     model,
     calibration["temperature"],
     calibration["threshold"],
     calibration["ece"]["test"]["before"],
     calibration["ece"]["test"]["after"],
+    scores["nll_before"],
+    scores["nll_after"],
 )
