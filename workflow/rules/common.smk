@@ -12,6 +12,7 @@ validate(config, "../schemas/config.schema.yaml", set_default=True)
 RESULTS = config["results"]
 RESOURCES = config["resources"]
 SOURCES = sorted(config["sources"])
+DEMO = config["demo"]["out"]
 MODELS = config["models"]["enabled"]
 SRC = Path(workflow.basedir).parent / "src" / "synthdetect"
 
@@ -88,3 +89,35 @@ def folder_listing(spec):
                 f"{p.relative_to(root)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode()
             )
     return digest.hexdigest()[:16]
+
+
+def candidate_inputs(wildcards):
+    spec = config["sources"][wildcards.source]
+    if spec["kind"] == "demo":
+        return {"index": f"{DEMO}/index.parquet"}
+    if spec["kind"] == "folder":
+        return {}
+    return source_archive_inputs(wildcards.source, spec)
+
+
+def device_resources():
+    """Training rules ask a cluster for a GPU unless the config says cpu."""
+    return 1 if config["models"]["device"] != "cpu" else 0
+
+
+def evaluation_inputs(wildcards):
+    family, _, feat = wildcards.model.partition("_")
+    if family == "rf":
+        return {
+            "model": f"{RESULTS}/models/{wildcards.model}.skops",
+            "features": f"{RESULTS}/features/{feat}.parquet",
+        }
+    if family == "mlp":
+        return {
+            "model": f"{RESULTS}/models/{wildcards.model}.pt",
+            "features": f"{RESULTS}/features/{feat}.parquet",
+        }
+    return {
+        "model": f"{RESULTS}/models/{wildcards.model}.pt",
+        **{s: f"{RESULTS}/images/{s}.npy" for s in ("train", "val", "test")},
+    }

@@ -1,11 +1,6 @@
 """Table 1's models: train on the manifest's train split (best epoch on val), then test."""
 
 
-def device_resources():
-    """Training rules ask a cluster for a GPU only when the config wants CUDA."""
-    return 1 if config["models"]["device"] != "cpu" else 0
-
-
 rule train_forest:
     input:
         manifest=f"{RESULTS}/manifest.parquet",
@@ -92,24 +87,6 @@ rule train_image_model:
         code=code("experiment", "training", "models", "images"),
     script:
         "../scripts/train_image_model.py"
-
-
-def evaluation_inputs(wildcards):
-    family, _, feat = wildcards.model.partition("_")
-    if family == "rf":
-        return {
-            "model": f"{RESULTS}/models/{wildcards.model}.skops",
-            "features": f"{RESULTS}/features/{feat}.parquet",
-        }
-    if family == "mlp":
-        return {
-            "model": f"{RESULTS}/models/{wildcards.model}.pt",
-            "features": f"{RESULTS}/features/{feat}.parquet",
-        }
-    return {
-        "model": f"{RESULTS}/models/{wildcards.model}.pt",
-        **{s: f"{RESULTS}/images/{s}.npy" for s in ("train", "val", "test")},
-    }
 
 
 rule evaluate:

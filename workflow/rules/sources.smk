@@ -1,7 +1,5 @@
 """Sources: corpora and downloads become candidate tables, then one manifest."""
 
-DEMO = config["demo"]["out"]
-
 
 rule demo_corpus:
     output:
@@ -10,7 +8,7 @@ rule demo_corpus:
         f"{DEMO}/logs/demo_corpus.log",
     benchmark:
         f"{DEMO}/benchmarks/demo_corpus.tsv"
-    threads: 1
+    threads: 2
     resources:
         mem_mb=2000,
         runtime=30,
@@ -23,15 +21,6 @@ rule demo_corpus:
         code=code("demo_corpus", "composer", "synth"),
     script:
         "../scripts/demo_corpus.py"
-
-
-def candidate_inputs(wildcards):
-    spec = config["sources"][wildcards.source]
-    if spec["kind"] == "demo":
-        return {"index": f"{DEMO}/index.parquet"}
-    if spec["kind"] == "folder":
-        return {}
-    return source_archive_inputs(wildcards.source, spec)
 
 
 rule candidates:
