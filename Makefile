@@ -5,6 +5,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 CORES  ?= $(shell nproc)
 APT_PACKAGES := singularity-music warzone2100-music
+# the tests also render with a second General MIDI soundfont
+TEST_APT_PACKAGES := $(APT_PACKAGES) fluid-soundfont-gm
 STAMP  := $(VENV)/.installed
 
 .PHONY: demo test lint venv apt report clean-demo
@@ -20,7 +22,7 @@ $(STAMP): pyproject.toml
 	touch $@
 
 apt:
-	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	@missing=$$(for p in $(or $(PACKAGES),$(APT_PACKAGES)); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
@@ -41,8 +43,9 @@ demo: venv apt
 	@echo "Table 1: results/demo/report/table1.csv (and table1.md)"
 	@echo "HTML report: results/demo/report/report.html"
 
-test: venv apt
-	$(BIN)/pytest -q -ra
+test: venv
+	$(MAKE) apt PACKAGES="$(TEST_APT_PACKAGES)"
+	$(BIN)/pytest -q -ra --durations=15
 
 lint: venv
 	$(BIN)/ruff check .

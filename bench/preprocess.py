@@ -291,27 +291,34 @@ def breakdown(tracks, work: Path, params: dict, clock: Clock) -> None:
 # --------------------------------------------------------------------------- memory
 
 _CHILD = r"""
-import os, resource, sys, json, time
+import os, sys, json
 for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
     os.environ[v] = "1"
 from pathlib import Path
+
+
+def hwm_kb():  # this process's own peak RSS (ru_maxrss would include the parent's, forked)
+    with open("/proc/self/status") as f:
+        return int(next(line for line in f if line.startswith("VmHWM")).split()[1])
+
+
 from synthdetect.stages import clip_track, spectrogram_track, histogram_track
 args = json.loads(sys.argv[1])
-rss_imports = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+imports_kb = hwm_kb()
 work, p = Path(args["work"]), args["params"]
 clip_track(args["path"], work / "m.flac", offset_s=args["offset"],
            seconds=p["clip"]["seconds"], sample_rate=p["clip"]["sample_rate"])
 spectrogram_track(work / "m.flac", work / "m.png", spectrogram=p["spectrogram"])
 histogram_track(work / "m.png", work / "m.parquet", source="b", track="m",
                 features=p["features"])
-print(json.dumps({"imports_kb": rss_imports,
-                  "peak_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+print(json.dumps({"imports_kb": imports_kb, "peak_kb": hwm_kb()}))
 """
 
 
 def memory(path: str, offset: float, work: Path, params: dict) -> dict:
-    """Peak RSS of a fresh process running one track's three stages; and the peak of the
-    arrays one track allocates, traced in this process."""
+    """Peak RSS (VmHWM) of a fresh process running one track's three stages, and the peak
+    of the arrays one track allocates, traced in this process (numpy reports to
+    tracemalloc)."""
     work.mkdir(parents=True, exist_ok=True)
     arg = json.dumps({"path": path, "offset": offset, "work": str(work), "params": params})
     proc = subprocess.run(
@@ -349,12 +356,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.n < 1:
         ap.error("--n must be >= 1")
 
-    try:
-        import torch  # not used by the pipeline; pinned in case anything imports it
-
-        torch.set_num_threads(1)
-    except ImportError:  # pragma: no cover
-        pass
+    if "torch" in sys.modules:  # the pipeline does not use torch; pin it if anything did
+        sys.modules["torch"].set_num_threads(1)
 
     params = workflow_params()
     clip_s = params["clip"]["seconds"]
@@ -400,7 +403,7 @@ def main(argv: list[str] | None = None) -> int:
             for name, fn, fargs in runs:
                 clock.run(name, fn, *fargs)
 
-        print(f"\n# per track, mean over tracks: CPU ms (wall ms)")
+        print("\n# per track, mean over tracks: CPU ms (wall ms)")
         for name in ("floor", "ours", "reference"):
             if name in clock.cpu:
                 print(
