@@ -1,11 +1,14 @@
 """How long Snakemake takes to plan the paper DAG at 6,000 and 50,000 tracks.
 
 Builds a synthetic project per size: two folder sources of empty audio files, their
-candidate tables and a manifest written as if the checkpoint had run, so a dry run
-plans every per-track job (3 per track) plus the fan-ins and models. Times
-`snakemake -n` (wall) and its peak memory (getrusage of the child).
+candidate tables and a manifest written as if the checkpoint had run, so the DAG holds
+every per-track job (3 per track) plus the fan-ins and models. Times
+``snakemake -n --quiet`` -- DAG building, which also precedes every real run (with
+``--quiet``'s default ``progress rules``, a dry run stops after the DAG, before simulating
+the schedule) -- and its peak memory (the child's own max RSS, from wait4). ``--full``
+also times a plain ``snakemake -n`` (DAG, then every job printed and "scheduled").
 
-    python bench/dag_scale.py [--sizes 6000 50000]
+    python bench/dag_scale.py [--sizes 6000 50000] [--full] [--workdir DIR]
 
 Last line: ``dag_seconds_6000=<s> dag_seconds_50000=<s>``.
 """
@@ -14,7 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
+import re
 import subprocess
 import sys
 import tempfile
@@ -26,13 +29,14 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
+SPLITS = ["train"] * 7 + ["val"] + ["test"] * 2
 
 
 def make_project(root: Path, n_tracks: int) -> None:
     """Empty audio files, candidate tables and a manifest for ``n_tracks`` tracks."""
     half = n_tracks // 2
     sources = {"human": "human", "ai": "ai"}
-    config = {"results": "results", "sources": {}}
+    config = {"results": "results", "sources": {}, "models": {"device": "cpu"}}
     tables = []
     for name, label in sources.items():
         folder = root / "audio" / name
@@ -41,10 +45,18 @@ def make_project(root: Path, n_tracks: int) -> None:
         for track in ids:
             (folder / f"{track}.flac").touch()
         config["sources"][name] = {"kind": "folder", "label": label, "path": f"audio/{name}"}
-        tables.append(pd.DataFrame({
-            "source": name, "track": ids, "recording": ids, "label": label,
-            "path": [f"audio/{name}/{t}.flac" for t in ids], "duration_s": 30.0,
-        }))
+        tables.append(
+            pd.DataFrame(
+                {
+                    "source": name,
+                    "track": ids,
+                    "recording": ids,
+                    "label": label,
+                    "path": [f"audio/{name}/{t}.flac" for t in ids],
+                    "duration_s": 30.0,
+                }
+            )
+        )
     (root / "config.yaml").write_text(yaml.safe_dump(config))
     results = root / "results"
     (results / "candidates").mkdir(parents=True)
@@ -54,45 +66,67 @@ def make_project(root: Path, n_tracks: int) -> None:
     manifest["y"] = (manifest.label == "ai").astype("int8")
     manifest["offset_s"] = 0.0
     manifest["clip_s"] = 30.0
-    manifest["split"] = ["train", "train", "train", "train", "train", "train", "train",
-                         "val", "test", "test"] * (len(manifest) // 10) + ["train"] * (
-        len(manifest) % 10)
-    time.sleep(0.01)
+    manifest["split"] = (SPLITS * (len(manifest) // len(SPLITS) + 1))[: len(manifest)]
     manifest.to_parquet(results / "manifest.parquet", index=False)
     manifest.head(0).assign(reason="").to_parquet(results / "excluded.parquet", index=False)
+    # the checkpoint "ran" after its inputs: its outputs are newer than the candidates
+    later = time.time() + 1
+    for name in ("manifest.parquet", "excluded.parquet"):
+        os.utime(results / name, (later, later))
 
 
-def plan(root: Path) -> tuple[float, float, str]:
-    """Wall seconds and peak MiB of one dry run, and its output."""
-    cmd = [str(SNAKEMAKE), "-s", str(REPO / "workflow" / "Snakefile"), "-n", "--quiet",
-           "rules", "--cores", "8", "--configfile=config.yaml"]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=root, capture_output=True, text=True)
-    wall = time.perf_counter() - t0
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+def plan(root: Path, *args: str) -> tuple[float, float, str]:
+    """Wall seconds and peak MiB (this child's own max RSS) of one dry run, and its log."""
+    cmd = [
+        str(SNAKEMAKE),
+        "-s",
+        str(REPO / "workflow" / "Snakefile"),
+        "-n",
+        "--cores",
+        "8",
+        "--configfile=config.yaml",
+        *args,
+    ]
+    with tempfile.TemporaryFile("w+") as log:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, cwd=root, stdout=log, stderr=subprocess.STDOUT, text=True)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        log.seek(0)
+        out = log.read()
     if proc.returncode != 0:
-        raise SystemExit(f"dry run failed:\n{proc.stdout}\n{proc.stderr[-4000:]}")
-    return wall, max(peak, before) / 1024, proc.stdout
+        raise SystemExit(f"dry run failed ({proc.returncode}):\n{out[-4000:]}")
+    return wall, usage.ru_maxrss / 1024, out
+
+
+def job_total(log: str) -> int | None:
+    match = re.search(r"^total\s+(\d+)$", log, re.M)
+    return int(match.group(1)) if match else None
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[6000, 50000])
+    parser.add_argument("--full", action="store_true", help="also time a plain `snakemake -n`")
+    parser.add_argument("--workdir", type=Path, help="build the projects here (kept)")
     args = parser.parse_args(argv)
     results = {}
     for n in args.sizes:
-        with tempfile.TemporaryDirectory() as tmp:
-            root = Path(tmp)
-            make_project(root, n)
-            # the manifest was "made" after its inputs: mark the checkpoint complete
-            os.utime(root / "results" / "manifest.parquet")
-            wall, peak, out = plan(root)
-        jobs = sum(int(line.split()[-1]) for line in out.splitlines()
-                   if line.strip() and line.split()[-1].isdigit() and "total" not in line)
-        print(f"tracks={n} dry_run_seconds={wall:.2f} peak_rss_mib={peak:.0f}", flush=True)
-        del jobs
-        results[n] = wall
+        with tempfile.TemporaryDirectory(prefix="dag-scale-") as tmp:
+            root = (args.workdir / f"tracks{n}") if args.workdir else Path(tmp)
+            if not (root / "results" / "manifest.parquet").exists():
+                make_project(root, n)
+            wall, peak, _ = plan(root, "--quiet")
+            line = f"tracks={n} dag_seconds={wall:.2f} peak_rss_mib={peak:.0f}"
+            if args.full:
+                full, full_peak, log = plan(root)
+                line += (
+                    f" full_dry_run_seconds={full:.2f} full_peak_rss_mib={full_peak:.0f}"
+                    f" jobs={job_total(log)}"
+                )
+            print(line, flush=True)
+            results[n] = wall
     print(" ".join(f"dag_seconds_{n}={s:.2f}" for n, s in results.items()))
 
 

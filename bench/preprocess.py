@@ -216,8 +216,9 @@ def breakdown(tracks, work: Path, params: dict, clock: Clock) -> None:
         def decode(path=path, offset=offset, box=box):
             with sf.SoundFile(path) as fh:
                 fh.seek(int(round(offset * fh.samplerate)))
-                box["y"] = fh.read(int(round(c["seconds"] * fh.samplerate)), dtype="float32",
-                                   always_2d=True)
+                box["y"] = fh.read(
+                    int(round(c["seconds"] * fh.samplerate)), dtype="float32", always_2d=True
+                )
 
         def downmix(box=box):
             box["y"] = audio.downmix(box["y"])
@@ -342,8 +343,12 @@ def memory(path: str, offset: float, work: Path, params: dict) -> dict:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--n", type=int, default=200, help="tracks timed (floor and ours)")
-    ap.add_argument("--n-reference", type=int, default=30,
-                    help="of those, tracks also run through the reference (~1 s each)")
+    ap.add_argument(
+        "--n-reference",
+        type=int,
+        default=30,
+        help="of those, tracks also run through the reference (~1 s each)",
+    )
     ap.add_argument("--unique", type=int, default=8, help="distinct MP3s encoded")
     ap.add_argument("--track-seconds", type=float, default=150.0, help="length of each MP3")
     ap.add_argument("--breakdown", type=int, default=20, help="tracks for the per-step table")
@@ -367,7 +372,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         t0 = time.perf_counter()
         tracks = make_tracks(
-            tmp / "tracks", args.n, args.unique, args.track_seconds, clip_s, args.seed,
+            tmp / "tracks",
+            args.n,
+            args.unique,
+            args.track_seconds,
+            clip_s,
+            args.seed,
             args.jobs,
         )
         print(

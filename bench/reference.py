@@ -71,7 +71,5 @@ def reference_track(
     grey = image @ np.array([0.299, 0.587, 0.114])
     dx = ndimage.gaussian_filter(grey, sigma=1.0, order=(0, 1))
     dy = ndimage.gaussian_filter(grey, sigma=1.0, order=(1, 0))
-    deriv, _, _ = np.histogram2d(
-        dx.ravel(), dy.ravel(), bins=10, range=[[-0.1, 0.1], [-0.1, 0.1]]
-    )
+    deriv, _, _ = np.histogram2d(dx.ravel(), dy.ravel(), bins=10, range=[[-0.1, 0.1], [-0.1, 0.1]])
     return {"color": np.concatenate(colour), "deriv": deriv.ravel()}

@@ -98,8 +98,9 @@ def mlp_features(pngs: list[Path], cfg: dict) -> np.ndarray:
     from synthdetect.spectrogram import load_png
 
     f = cfg["features"]
-    rows = [track_histograms(load_png(p), colour=f["color"], deriv=f["deriv"])["deriv"]
-            for p in pngs]
+    rows = [
+        track_histograms(load_png(p), colour=f["color"], deriv=f["deriv"])["deriv"] for p in pngs
+    ]
     return normalise(np.stack(rows).astype(np.float64)).astype(np.float32)
 
 
@@ -134,10 +135,18 @@ def input_rate(X: np.ndarray, device, batch_size: int, seed: int) -> float:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
-    ap.add_argument("--n-train", type=int, default=None,
-                    help="training images (default 128 on CPU, 16384 on CUDA)")
-    ap.add_argument("--n-val", type=int, default=None,
-                    help="validation images (default n-train / 7: the 0.7 / 0.1 split)")
+    ap.add_argument(
+        "--n-train",
+        type=int,
+        default=None,
+        help="training images (default 128 on CPU, 16384 on CUDA)",
+    )
+    ap.add_argument(
+        "--n-val",
+        type=int,
+        default=None,
+        help="validation images (default n-train / 7: the 0.7 / 0.1 split)",
+    )
     ap.add_argument("--unique", type=int, default=64, help="distinct spectrogram PNGs made")
     ap.add_argument("--cnn-epochs", type=int, default=3, help="PaperCNN epochs per input")
     ap.add_argument("--mlp-epochs", type=int, default=20)
@@ -160,9 +169,11 @@ def main(argv: list[str] | None = None) -> int:
     cfg = schema_defaults()
     hp = cfg["models"]
     size = tuple(cfg["spectrogram"]["size"])
-    print(f"# device {dev} ({name}), torch {torch.__version__}, {torch.get_num_threads()} CPU "
-          f"threads, {os.cpu_count()} CPUs, load average "
-          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(
+        f"# device {dev} ({name}), torch {torch.__version__}, {torch.get_num_threads()} CPU "
+        f"threads, {os.cpu_count()} CPUs, load average "
+        f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+    )
 
     tmp = Path(tempfile.mkdtemp(prefix="synthdetect-train-bench-", dir=args.tmp))
     try:
@@ -172,8 +183,10 @@ def main(argv: list[str] | None = None) -> int:
         write_image_cache(rows[:n_train], tmp / "train.npy", size)
         write_image_cache(rows[n_train:], tmp / "val.npy", size)
         real_tr, real_va = open_image_cache(tmp / "train.npy"), open_image_cache(tmp / "val.npy")
-        print(f"# {len(pngs)} PNGs by the spectrogram stage, image caches {real_tr.shape} + "
-              f"{real_va.shape} in {time.perf_counter() - t0:.1f} s")
+        print(
+            f"# {len(pngs)} PNGs by the spectrogram stage, image caches {real_tr.shape} + "
+            f"{real_va.shape} in {time.perf_counter() - t0:.1f} s"
+        )
         rng = np.random.default_rng(args.seed)
         syn_tr = rng.integers(0, 256, real_tr.shape, dtype=np.uint8)
         syn_va = rng.integers(0, 256, real_va.shape, dtype=np.uint8)
@@ -194,12 +207,21 @@ def main(argv: list[str] | None = None) -> int:
             training.seed_everything(args.seed)
             net = build_network("cnn", c, image_size=size[0])
             res = training.train_classifier(
-                net, (Xtr, y_tr), (Xva, y_va), epochs=args.cnn_epochs, lr=c["lr"],
-                batch_size=c["batch_size"], seed=args.seed, device=dev, progress=False,
+                net,
+                (Xtr, y_tr),
+                (Xva, y_va),
+                epochs=args.cnn_epochs,
+                lr=c["lr"],
+                batch_size=c["batch_size"],
+                seed=args.seed,
+                device=dev,
+                progress=False,
             )
             cnn_rate[kind] = epoch_rate(res, n_train)
-            print(f"PaperCNN      ({kind:>9s}): {cnn_rate[kind]:9.1f} img/s "
-                  f"({args.cnn_epochs} epochs of {n_train} + {n_val} val)")
+            print(
+                f"PaperCNN      ({kind:>9s}): {cnn_rate[kind]:9.1f} img/s "
+                f"({args.cnn_epochs} epochs of {n_train} + {n_val} val)"
+            )
 
         # frozen ResNet18
         r = hp["resnet18"]
@@ -215,21 +237,34 @@ def main(argv: list[str] | None = None) -> int:
         training.seed_everything(args.seed)
         net = build_network("resnet18", r, weights="none")
         res = training.train_resnet18_head(
-            net, real_tr, y_tr, real_va, y_va, epochs=r["epochs"], lr=r["lr"],
-            batch_size=r["batch_size"], seed=args.seed, device=dev, progress=False,
+            net,
+            real_tr,
+            y_tr,
+            real_va,
+            y_va,
+            epochs=r["epochs"],
+            lr=r["lr"],
+            batch_size=r["batch_size"],
+            seed=args.seed,
+            device=dev,
+            progress=False,
         )
         head_s = float(res.history["seconds"].sum())
         # one backbone pass over the training set, from the same call: its feature pass
         # covers train + val at the same rate
         train_pass = res.setup_seconds * n_train / (n_train + n_val)
         ratio = res.seconds / train_pass
-        print(f"ResNet18 head: {r['epochs']} epochs in {head_s:.2f} s "
-              f"({n_train * r['epochs'] / head_s:.0f} feature rows/s)")
-        print(f"frozen-ResNet18 goal: train_resnet18_head ({r['epochs']} epochs; backbone "
-              f"features of train + val included) {res.seconds:.2f} s = {ratio:.2f}x one "
-              f"backbone pass over the training set ({train_pass:.2f} s); the {r['epochs']} "
-              f"head epochs alone {head_s / train_pass:.3f}x -> "
-              f"{'met' if ratio <= 1.3 else 'MISSED'} (goal <= 1.3)")
+        print(
+            f"ResNet18 head: {r['epochs']} epochs in {head_s:.2f} s "
+            f"({n_train * r['epochs'] / head_s:.0f} feature rows/s)"
+        )
+        print(
+            f"frozen-ResNet18 goal: train_resnet18_head ({r['epochs']} epochs; backbone "
+            f"features of train + val included) {res.seconds:.2f} s = {ratio:.2f}x one "
+            f"backbone pass over the training set ({train_pass:.2f} s); the {r['epochs']} "
+            f"head epochs alone {head_s / train_pass:.3f}x -> "
+            f"{'met' if ratio <= 1.3 else 'MISSED'} (goal <= 1.3)"
+        )
 
         # HistogramMLP on the derivative histograms
         m = hp["mlp"]
@@ -240,14 +275,19 @@ def main(argv: list[str] | None = None) -> int:
             training.seed_everything(args.seed)
             net = build_network("mlp_deriv", m, n_features=F.shape[1])
             res = training.train_classifier(
-                net, (F[:n_train], y_tr), (F[n_train:], y_va), epochs=args.mlp_epochs,
-                lr=m["lr"], batch_size=m["batch_size"], seed=args.seed, device=dev,
+                net,
+                (F[:n_train], y_tr),
+                (F[n_train:], y_va),
+                epochs=args.mlp_epochs,
+                lr=m["lr"],
+                batch_size=m["batch_size"],
+                seed=args.seed,
+                device=dev,
                 progress=False,
             )
             print(f"HistogramMLP  ({kind:>9s}): {epoch_rate(res, n_train):9.0f} samples/s")
 
-        print(f"cnn_input_efficiency={cnn_rate['real'] / cnn_rate['synthetic']:.2f} "
-              f"device={name}")
+        print(f"cnn_input_efficiency={cnn_rate['real'] / cnn_rate['synthetic']:.2f} device={name}")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return 0

@@ -83,7 +83,10 @@ print(json.dumps({"same": same, "called": called}))
 def test_bench_times_the_same_functions_as_the_workflow():
     out = subprocess.run(
         [sys.executable, "-c", _IDENTITY, str(BENCH)],
-        capture_output=True, text=True, check=True, cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
     )
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert all(result["same"])
@@ -92,9 +95,28 @@ def test_bench_times_the_same_functions_as_the_workflow():
 
 def test_bench_runs_small_and_prints_its_summary_last(tmp_path):
     proc = subprocess.run(
-        [sys.executable, str(BENCH), "--n", "3", "--n-reference", "1", "--unique", "1",
-         "--track-seconds", "31", "--breakdown", "1", "--jobs", "1", "--tmp", str(tmp_path)],
-        capture_output=True, text=True, cwd=ROOT, timeout=280,
+        [
+            sys.executable,
+            str(BENCH),
+            "--n",
+            "3",
+            "--n-reference",
+            "1",
+            "--unique",
+            "1",
+            "--track-seconds",
+            "31",
+            "--breakdown",
+            "1",
+            "--jobs",
+            "1",
+            "--tmp",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=280,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = proc.stdout.strip().splitlines()

@@ -21,8 +21,16 @@ from synthdetect import audio, features, spectrogram
 from synthdetect.stages import clip_track, histogram_track, spectrogram_track
 
 SPEC = {
-    "n_fft": 2048, "hop_length": 512, "ref": 1.0, "top_db": 80.0, "scale": "linear",
-    "n_mels": 128, "cmap": "coolwarm", "vmin": None, "vmax": None, "size": [224, 224],
+    "n_fft": 2048,
+    "hop_length": 512,
+    "ref": 1.0,
+    "top_db": 80.0,
+    "scale": "linear",
+    "n_mels": 128,
+    "cmap": "coolwarm",
+    "vmin": None,
+    "vmax": None,
+    "size": [224, 224],
 }
 FEATURES = {
     "color": {"channels": ["R", "B"], "bins": 10},
@@ -35,8 +43,10 @@ def sha(data: bytes) -> str:
 
 
 def stereo_source(path, seconds=40.0, sr=44100):
-    y = np.stack([music_like(11, seconds, label="human", sr=sr),
-                  music_like(12, seconds, label="ai", sr=sr)], axis=1)
+    y = np.stack(
+        [music_like(11, seconds, label="human", sr=sr), music_like(12, seconds, label="ai", sr=sr)],
+        axis=1,
+    )
     sf.write(path, y, sr, subtype="PCM_16")
     return path
 
@@ -122,9 +132,14 @@ def test_hann_window_is_scipys():
 
 @pytest.mark.parametrize(
     "kw",
-    [{}, {"n_fft": 1024, "hop_length": 256}, {"ref": "max", "top_db": None},
-     {"ref": 0.25, "top_db": 50.0}, {"scale": "mel", "n_mels": 64},
-     {"scale": "mel", "ref": "max", "n_fft": 512, "hop_length": 100}],
+    [
+        {},
+        {"n_fft": 1024, "hop_length": 256},
+        {"ref": "max", "top_db": None},
+        {"ref": 0.25, "top_db": 50.0},
+        {"scale": "mel", "n_mels": 64},
+        {"scale": "mel", "ref": "max", "n_fft": 512, "hop_length": 100},
+    ],
 )
 def test_stft_db_is_librosa_bit_for_bit(kw):
     librosa = pytest.importorskip("librosa")
@@ -142,8 +157,12 @@ def test_stft_db_is_librosa_bit_for_bit(kw):
 
 def test_render_index_fast_path_is_the_plain_one():
     rng = np.random.default_rng(1)
-    for shape, size in [((1025, 1292), (224, 224)), ((513, 300), (64, 96)),
-                        ((128, 431), (128, 128)), ((40, 50), (100, 30))]:
+    for shape, size in [
+        ((1025, 1292), (224, 224)),
+        ((513, 300), (64, 96)),
+        ((128, 431), (128, 128)),
+        ((40, 50), (100, 30)),
+    ]:
         rows = (rng.standard_normal(shape[::-1]) * 20 - 40).astype(np.float32)
         fast = rows.T  # (bins, frames) laid out as frames: stft_db's layout
         plain = np.ascontiguousarray(fast)
@@ -175,8 +194,10 @@ def _deriv_plain(image, sigma, bins, limit):
     dx, dy = features.gaussian_derivatives(image, sigma=sigma)
     edge = np.nextafter(limit, 0)
     counts, _, _ = np.histogram2d(
-        np.clip(dx, -limit, edge).ravel(), np.clip(dy, -limit, edge).ravel(),
-        bins=bins, range=[[-limit, limit], [-limit, limit]],
+        np.clip(dx, -limit, edge).ravel(),
+        np.clip(dy, -limit, edge).ravel(),
+        bins=bins,
+        range=[[-limit, limit], [-limit, limit]],
     )
     return counts.astype(np.int64).ravel()
 
@@ -185,8 +206,10 @@ def test_histograms_are_numpys():
     rng = np.random.default_rng(3)
     y = music_like(6, 5.0, label="human")
     images = [spectrogram.spectrogram_image(y, sample_rate=SR, size=[64, 80])]
-    images += [rng.integers(0, 256, (rng.integers(2, 60), rng.integers(2, 60), 3), np.uint8)
-               for _ in range(10)]
+    images += [
+        rng.integers(0, 256, (rng.integers(2, 60), rng.integers(2, 60), 3), np.uint8)
+        for _ in range(10)
+    ]
     images.append(np.full((9, 9, 3), 200, np.uint8))
     for img in images:
         for channels, bins in ((("R", "B"), 10), (("R", "G", "B"), 7), (("G",), 256)):

@@ -23,7 +23,7 @@ rule clip:
         offset_s=lambda wildcards: float(track_row(wildcards).offset_s),
         seconds=config["clip"]["seconds"],
         sample_rate=config["clip"]["sample_rate"],
-        code=code("audio"),
+        code=code("stages", "audio"),
     run:
         from synthdetect.stages import clip_track
 
@@ -50,7 +50,7 @@ rule spectrogram:
         runtime=2,
     params:
         spectrogram=config["spectrogram"],
-        code=code("audio", "spectrogram"),
+        code=code("stages", "audio", "spectrogram"),
     run:
         from synthdetect.stages import spectrogram_track
 
@@ -71,7 +71,7 @@ rule histograms:
         runtime=2,
     params:
         features=config["features"],
-        code=code("features", "histogram_io"),
+        code=code("stages", "spectrogram", "features", "histogram_io"),
     run:
         from synthdetect.stages import histogram_track
 
