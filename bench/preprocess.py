@@ -58,13 +58,14 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 import soundfile as sf  # noqa: E402
-import yaml  # noqa: E402
 
 from synthdetect import audio, features, histogram_io, spectrogram  # noqa: E402
 from synthdetect.stages import clip_track, histogram_track, spectrogram_track  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from schema_defaults import schema_defaults  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
-SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
 
 #: The functions timed as "ours": the ones the run: blocks of tracks.smk call.
 STAGES = (clip_track, spectrogram_track, histogram_track)
@@ -75,22 +76,9 @@ TRACK_SR = 44100
 # --------------------------------------------------------------------------- config
 
 
-def _defaults(node: dict) -> dict:
-    """A schema section's defaults, nested objects included."""
-    out = {}
-    for key, spec in node.get("properties", {}).items():
-        if spec.get("type") == "object" and "properties" in spec:
-            out[key] = _defaults(spec)
-        elif "default" in spec:
-            out[key] = spec["default"]
-    return out
-
-
 def workflow_params() -> dict:
     """The clip, spectrogram and features sections as the workflow gets them by default."""
-    schema = yaml.safe_load(SCHEMA.read_text())
-    props = schema["properties"]
-    return {k: _defaults(props[k]) for k in ("clip", "spectrogram", "features")}
+    return schema_defaults("clip", "spectrogram", "features")
 
 
 # --------------------------------------------------------------------------- tracks

@@ -35,26 +35,12 @@ import time
 from pathlib import Path
 
 import numpy as np
-import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from schema_defaults import schema_defaults  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
 SR = 22050
-
-
-def _defaults(node: dict) -> dict:
-    out = {}
-    for key, spec in node.get("properties", {}).items():
-        if spec.get("type") == "object" and "properties" in spec:
-            out[key] = _defaults(spec)
-        elif "default" in spec:
-            out[key] = spec["default"]
-    return out
-
-
-def schema_defaults() -> dict:
-    props = yaml.safe_load(SCHEMA.read_text())["properties"]
-    return {k: _defaults(props[k]) for k in ("clip", "spectrogram", "features", "models")}
 
 
 # --------------------------------------------------------------------------- real input
@@ -166,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     name = torch.cuda.get_device_name(dev).replace(" ", "_") if dev.type == "cuda" else "cpu"
     n_train = args.n_train or (16384 if dev.type == "cuda" else 128)
     n_val = args.n_val or max(n_train // 7, 8)
-    cfg = schema_defaults()
+    cfg = schema_defaults("clip", "spectrogram", "features", "models")
     hp = cfg["models"]
     size = tuple(cfg["spectrogram"]["size"])
     print(

@@ -33,16 +33,8 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-FMA_GENRES = (
-    "Electronic",
-    "Experimental",
-    "Folk",
-    "Hip-Hop",
-    "Instrumental",
-    "International",
-    "Pop",
-    "Rock",
-)
+from synthdetect.sources import FMA_GENRES
+
 FMA_GENRE_IDS = {
     "Electronic": 15,
     "Experimental": 38,

@@ -95,6 +95,18 @@ def build_network(
     raise ValueError(f"no network for model {name!r}")
 
 
+def network_for(name: str, hp: dict, X: np.ndarray, weights: str | None = None):
+    """The network of a model, sized from its input (feature count or image side)."""
+    images = X.ndim == 4
+    return build_network(
+        name,
+        hp,
+        n_features=None if images else X.shape[1],
+        image_size=X.shape[1] if images else 224,
+        weights=weights,
+    )
+
+
 def fit_forest(data: SplitData, out_model, *, seed: int, hp: dict, threads: int) -> None:
     """Random Forest on the train split (val is not needed: no early stopping)."""
     from synthdetect.forest import save_sklearn, train_random_forest
@@ -129,13 +141,7 @@ def fit_network(
     training.set_threads(threads)
     training.seed_everything(seed)
     dev = training.pick_device(device)
-    images = data.X["train"].ndim == 4
-    net = build_network(
-        name,
-        hp,
-        n_features=None if images else data.X["train"].shape[1],
-        image_size=data.X["train"].shape[1] if images else 224,
-    )
+    net = network_for(name, hp, data.X["train"])
     common = dict(
         epochs=hp["epochs"],
         lr=hp["lr"],
@@ -174,14 +180,7 @@ def load_model(name: str, model_path, hp: dict, data: SplitData):
         return load_sklearn(model_path)
     from synthdetect import training
 
-    images = data.X["test"].ndim == 4
-    net = build_network(
-        name,
-        hp,
-        n_features=None if images else data.X["test"].shape[1],
-        image_size=data.X["test"].shape[1] if images else 224,
-        weights="none",
-    )
+    net = network_for(name, hp, data.X["test"], weights="none")
     return training.load_state_dict(net, model_path)
 
 
