@@ -5,14 +5,17 @@ from pathlib import Path
 from synthdetect.demo_corpus import build_demo_corpus
 from synthdetect.logs import setup_logging
 
-setup_logging(snakemake.log[0])
-p = snakemake.params
-build_demo_corpus(
-    Path(snakemake.output.index).parent,
-    n_per_class=p.n_per_class,
-    seed=p.seed,
-    sample_rate=p.sample_rate,
-    bitrate_kbps=p.bitrate_kbps,
-    human_dirs=p.human_dirs or None,
-    jobs=snakemake.threads,
-)
+# The builder's worker processes are spawned: they import this file again, and must
+# not run the build themselves (nor look for the `snakemake` object they lack).
+if __name__ == "__main__":
+    setup_logging(snakemake.log[0])
+    p = snakemake.params
+    build_demo_corpus(
+        Path(snakemake.output.index).parent,
+        n_per_class=p.n_per_class,
+        seed=p.seed,
+        sample_rate=p.sample_rate,
+        bitrate_kbps=p.bitrate_kbps,
+        human_dirs=p.human_dirs or None,
+        jobs=snakemake.threads,
+    )
