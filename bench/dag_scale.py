@@ -8,7 +8,7 @@ every per-track job (3 per track) plus the fan-ins and models. Times
 the schedule) -- and its peak memory (the child's own max RSS, from wait4). ``--full``
 also times a plain ``snakemake -n`` (DAG, then every job printed and "scheduled").
 
-    python bench/dag_scale.py [--sizes 6000 50000] [--full] [--workdir DIR]
+    python bench/dag_scale.py [--sizes 6000 50000] [--full] [--workdir DIR] [--snakefile F]
 
 Last line: ``dag_seconds_6000=<s> dag_seconds_50000=<s>``.
 """
@@ -29,6 +29,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
+SNAKEFILE = REPO / "workflow" / "Snakefile"
 SPLITS = ["train"] * 7 + ["val"] + ["test"] * 2
 
 
@@ -75,12 +76,12 @@ def make_project(root: Path, n_tracks: int) -> None:
         os.utime(results / name, (later, later))
 
 
-def plan(root: Path, *args: str) -> tuple[float, float, str]:
+def plan(root: Path, *args: str, snakefile: Path = SNAKEFILE) -> tuple[float, float, str]:
     """Wall seconds and peak MiB (this child's own max RSS) of one dry run, and its log."""
     cmd = [
         str(SNAKEMAKE),
         "-s",
-        str(REPO / "workflow" / "Snakefile"),
+        str(snakefile),
         "-n",
         "--cores",
         "8",
@@ -110,6 +111,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[6000, 50000])
     parser.add_argument("--full", action="store_true", help="also time a plain `snakemake -n`")
     parser.add_argument("--workdir", type=Path, help="build the projects here (kept)")
+    parser.add_argument(
+        "--snakefile", type=Path, default=SNAKEFILE, help="plan another copy of the workflow"
+    )
     args = parser.parse_args(argv)
     results = {}
     for n in args.sizes:
@@ -117,10 +121,10 @@ def main(argv: list[str] | None = None) -> None:
             root = (args.workdir / f"tracks{n}") if args.workdir else Path(tmp)
             if not (root / "results" / "manifest.parquet").exists():
                 make_project(root, n)
-            wall, peak, _ = plan(root, "--quiet")
+            wall, peak, _ = plan(root, "--quiet", snakefile=args.snakefile)
             line = f"tracks={n} dag_seconds={wall:.2f} peak_rss_mib={peak:.0f}"
             if args.full:
-                full, full_peak, log = plan(root)
+                full, full_peak, log = plan(root, snakefile=args.snakefile)
                 line += (
                     f" full_dry_run_seconds={full:.2f} full_peak_rss_mib={full_peak:.0f}"
                     f" jobs={job_total(log)}"

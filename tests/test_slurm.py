@@ -5,8 +5,9 @@ two random forests) runs through ``snakemake --executor slurm --profile
 workflow/profiles/slurm`` and, at the same time, locally with the default profile. The
 SLURM run must make the same files with the same contents (clips, spectrogram PNG bytes,
 histograms, feature tables, manifest, predictions, metrics JSON), and the per-track jobs
-(group ``pertrack``, batched by the profile's ``group-components``) must reach SLURM as
-one submission: 9 SLURM jobs for 26 Snakemake jobs.
+(group ``pertrack``) must reach SLURM batched: 18 per-track Snakemake jobs as 2 group
+jobs of 3 tracks (``--group-components pertrack=3`` here, so that two run side by side),
+each asking for one CPU as the profile arranges; 10 SLURM jobs for 26 Snakemake jobs.
 
 SLURM jobs are counted with squeue (no slurmdbd here: finished jobs stay visible for
 MinJobAge, see scripts/slurm/up.sh) and cross-checked against the plugin's "submitted
@@ -16,8 +17,11 @@ timeout, and on a timeout the run's SLURM jobs are cancelled.
 
 Wall time: ~2-3 min on a 2-core machine. Most of it is the plugin's status polling
 (first check after --slurm-init-seconds-before-status-checks, then 10 s later each time
-nothing finished) and the per-track group job, where the jobstep executor starts
-`srun` + a fresh Snakemake for every member, one after another.
+nothing finished: 2, 14, 36, 68 s after a submission) and the per-track group jobs, where
+the jobstep executor starts `srun` + a fresh Snakemake per track and per `run:` job, one
+after another (~10 s per track; the test prints the figure). ``--cores 1`` makes every
+job ask for one CPU, so that pairs of jobs (candidates, forests, evaluations, groups) run
+side by side on the 2-CPU test node instead of queueing.
 """
 
 from __future__ import annotations
@@ -47,11 +51,13 @@ MODELS = ["rf_deriv", "rf_color"]
 TARGETS = [f"results/metrics/{m}.json" for m in MODELS]
 # Snakemake jobs: candidates x2, manifest, features, train_forest x2, evaluate x2, and
 # clip, spectrogram, histograms per track. SLURM jobs: the same, with the per-track ones
-# as one group job.
+# as group jobs of GROUP_TRACKS tracks.
 PER_TRACK_RULES = ("clip", "spectrogram", "histograms")
 OTHER_JOBS = {"candidates": 2, "manifest": 1, "features": 1, "train_forest": 2, "evaluate": 2}
 SNAKEMAKE_JOBS = sum(OTHER_JOBS.values()) + len(PER_TRACK_RULES) * 2 * N
-SLURM_JOBS = sum(OTHER_JOBS.values()) + 1
+GROUP_TRACKS = N
+GROUPS = 2 * N // GROUP_TRACKS
+SLURM_JOBS = sum(OTHER_JOBS.values()) + GROUPS
 STATUS_INIT_S = "2"  # first squeue poll 2 s after a submission (plugin default 40 s)
 RUN_TIMEOUT_S = 600
 ENV = {"PYTHONHASHSEED": "0"}  # as workflow_helpers.snakemake: same hash order both runs
@@ -91,13 +97,24 @@ def _cancel(slurm: SlurmCluster, workdir: Path) -> list[dict[str, str]]:
     return jobs
 
 
-def _run_time_s(slurm: SlurmCluster, job_id: str) -> float:
-    """A finished SLURM job's RunTime in seconds (scontrol keeps it for MinJobAge)."""
+def _job_info(slurm: SlurmCluster, job_id: str) -> dict[str, float]:
+    """A finished SLURM job's CPUs, RunTime and TimeLimit in seconds (from scontrol,
+    which keeps it for MinJobAge)."""
     out = slurm.run(["scontrol", "show", "job", "-o", job_id]).stdout
-    match = re.search(r"\bRunTime=(?:(\d+)-)?(\d+):(\d+):(\d+)", out)
-    assert match, out
-    days, h, m, s = (int(g or 0) for g in match.groups())
-    return float(((days * 24 + h) * 60 + m) * 60 + s)
+
+    def seconds(key: str) -> float:
+        match = re.search(rf"\b{key}=(?:(\d+)-)?(\d+):(\d+):(\d+)", out)
+        assert match, (key, out)
+        days, h, m, s = (int(g or 0) for g in match.groups())
+        return float(((days * 24 + h) * 60 + m) * 60 + s)
+
+    cpus = re.search(r"\bNumCPUs=(\d+)", out)
+    assert cpus, out
+    return {
+        "cpus": int(cpus.group(1)),
+        "run_s": seconds("RunTime"),
+        "limit_s": seconds("TimeLimit"),
+    }
 
 
 def _assert_same_outputs(local: Path, remote: Path) -> int:
@@ -133,12 +150,12 @@ def test_slurm_run_equals_local_run_with_per_track_jobs_batched(
     local, remote = tmp_path / "local", tmp_path / "slurm"
     shutil.copytree(project, local)
     shutil.copytree(project, remote)
-    common = ["-s", str(SNAKEFILE), "--configfile=config.yaml", "--cores", "2", *TARGETS]
+    common = ["-s", str(SNAKEFILE), "--configfile=config.yaml", *TARGETS]
 
     t0 = time.monotonic()
     # the local run (default profile only) overlaps with the SLURM run's waiting
     local_proc = subprocess.Popen(
-        [str(SNAKEMAKE), "--directory", str(local), *common],
+        [str(SNAKEMAKE), "--directory", str(local), "--cores", "2", *common],
         cwd=local,
         env={**os.environ, **ENV},
         stdout=subprocess.PIPE,
@@ -155,6 +172,10 @@ def test_slurm_run_equals_local_run_with_per_track_jobs_batched(
         str(remote),
         "--slurm-init-seconds-before-status-checks",
         STATUS_INIT_S,
+        "--cores",
+        "1",
+        "--group-components",
+        f"pertrack={GROUP_TRACKS}",
         *common,
     ]
     try:
@@ -197,14 +218,19 @@ def test_slurm_run_equals_local_run_with_per_track_jobs_batched(
     assert submitted == {j["id"] for j in jobs}, (submitted, jobs)
     assert len(jobs) == SLURM_JOBS < SNAKEMAKE_JOBS, sorted(j["comment"] for j in jobs)
     groups = [j for j in jobs if "pertrack" in j["comment"]]
-    assert len(groups) == 1, sorted(j["comment"] for j in jobs)
+    assert len(groups) == GROUPS, sorted(j["comment"] for j in jobs)
+    # the profile makes a group ask for one CPU, its members' runtimes added up
+    infos = [_job_info(slurm, g["id"]) for g in groups]
+    per_group_jobs = len(PER_TRACK_RULES) * GROUP_TRACKS
+    assert [i["cpus"] for i in infos] == [1] * GROUPS, infos
+    assert [i["limit_s"] for i in infos] == [60.0 * per_group_jobs] * GROUPS, infos
 
-    group_s = _run_time_s(slurm, groups[0]["id"])
+    run_s = [i["run_s"] for i in infos]
     with capsys.disabled():
         print(
             f"\n[slurm] {len(jobs)} SLURM jobs for {SNAKEMAKE_JOBS} Snakemake jobs; "
             f"{n_files} result files equal to the local run's; wall {wall:.0f}s "
-            f"(up.sh {slurm.up_seconds:.0f}s, {slurm.state}); per-track group job "
-            f"{group_s:.0f}s for {2 * N} tracks = {group_s / (2 * N):.1f}s/track, "
-            f"{group_s / (len(PER_TRACK_RULES) * 2 * N):.1f}s/job"
+            f"(up.sh {slurm.up_seconds:.0f}s, {slurm.state}); per-track group jobs "
+            f"{' + '.join(f'{s:.0f}' for s in run_s)} s for {2 * N} tracks = "
+            f"{sum(run_s) / (2 * N):.1f} s/track, {sum(run_s) / (3 * 2 * N):.1f} s/job"
         )
