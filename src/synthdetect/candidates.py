@@ -25,6 +25,15 @@ def safe_id(text: str) -> str:
     return "".join(c if c.isalnum() or c in "-._" else "_" for c in text)
 
 
+def header_duration(path: str | os.PathLike) -> float:
+    """Duration from the file header; NaN when unreadable (probing later says why)."""
+    try:
+        info = sf.info(str(path))
+    except (sf.LibsndfileError, RuntimeError):
+        return float("nan")
+    return info.frames / info.samplerate
+
+
 def folder_candidates(
     name: str, root: str | os.PathLike, label: str, glob: str = "**/*"
 ) -> pd.DataFrame:
@@ -42,11 +51,7 @@ def folder_candidates(
     rows = []
     for p in files:
         rel = p.relative_to(root).with_suffix("").as_posix()
-        try:
-            info = sf.info(str(p))
-            duration = info.frames / info.samplerate
-        except (sf.LibsndfileError, RuntimeError):
-            duration = float("nan")
+        duration = header_duration(p)
         rows.append(
             {
                 "source": name,
@@ -130,11 +135,7 @@ def archive_candidates(name: str, spec: Mapping, inputs: Mapping[str, str]) -> p
     rows = []
     for track in sorted(found):
         path = found[track]
-        try:
-            info = sf.info(str(path))
-            duration = info.frames / info.samplerate
-        except (sf.LibsndfileError, RuntimeError):
-            duration = float("nan")
+        duration = header_duration(path)
         rows.append(
             {
                 "source": name,

@@ -38,18 +38,25 @@ def code(*modules):
 
 @cache
 def _manifest(path, mtime):
-    return pd.read_parquet(path).set_index(["source", "track"], drop=False)
+    table = pd.read_parquet(path)
+    rows = {(r.source, r.track): r for r in table.itertuples(index=False)}
+    return table, rows
 
 
-def manifest():
-    """The manifest table (after the checkpoint has run), read once per version."""
+def _manifest_version():
     path = checkpoints.manifest.get().output.manifest
     return _manifest(path, Path(path).stat().st_mtime_ns)
 
 
+def manifest():
+    """The manifest table (after the checkpoint has run), read once per version."""
+    return _manifest_version()[0]
+
+
 def track_row(wildcards):
+    """One track's manifest row; a dict lookup, since every per-track job asks twice."""
     try:
-        return manifest().loc[(wildcards.source, wildcards.track)]
+        return _manifest_version()[1][(wildcards.source, wildcards.track)]
     except KeyError:
         raise ValueError(
             f"track {wildcards.source}/{wildcards.track} is not in the manifest "
