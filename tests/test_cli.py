@@ -22,8 +22,9 @@ import pytest
 import soundfile as sf
 import torch
 from audio_fixtures import SR, music_like, write_corpus
-from workflow_helpers import folder_config, snakemake, write_config
+from workflow_helpers import TINY, folder_config, snakemake, write_config
 
+from synthdetect.batches import track_file
 from synthdetect.bundle import write_bundle
 from synthdetect.cli import collect_files, main
 from synthdetect.models import PaperCNN
@@ -161,7 +162,9 @@ def test_scoring_reruns_exactly_the_training_preprocessing(run):
             suffix = {"human": "ogg", "ai": "flac"}[track.source]  # as write_corpus names them
             audio = run / "corpus" / track.source / f"{track.track}.{suffix}"
             image = scorer.image(scorer.clip(audio, 0.0))
-            png = load_png(res / f"spectrograms/{track.source}/{track.track}.png")
+            png = load_png(
+                track_file(res / "spectrograms", track.source, track.track, TINY["batches"], ".png")
+            )
             assert np.array_equal(image, png)
             X = scorer.model_inputs([image])
             want = features.loc[(track.source, track.track)].to_numpy(np.float32)

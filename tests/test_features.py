@@ -62,8 +62,9 @@ def test_track_file_roundtrip_and_feature_table(tmp_path):
 
 
 def test_focused_histograms_drop_the_background_peak():
-    raw = pd.DataFrame({"color": [np.array([90, 5, 5, 0, 80, 10, 10, 0]),
-                                  np.array([90, 2, 8, 0, 80, 5, 15, 0])]})
+    raw = pd.DataFrame(
+        {"color": [np.array([90, 5, 5, 0, 80, 10, 10, 0]), np.array([90, 2, 8, 0, 80, 5, 15, 0])]}
+    )
     labels = pd.Series(["human", "ai"])
     averages = analysis.class_averages(raw, labels, "color", groups=2)
     focused, peaks = analysis.focus(averages)

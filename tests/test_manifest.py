@@ -10,21 +10,29 @@ from synthdetect.manifest import assign_splits, build_manifest, crop_offset
 
 
 def candidates(n, label, source, per_recording=1):
-    return pd.DataFrame({
-        "source": source, "track": [f"t{i:04d}" for i in range(n)],
-        "recording": [f"r{i // per_recording}" for i in range(n)], "label": label,
-        "path": "x", "duration_s": 120.0,
-    })
+    return pd.DataFrame(
+        {
+            "source": source,
+            "track": [f"t{i:04d}" for i in range(n)],
+            "recording": [f"r{i // per_recording}" for i in range(n)],
+            "label": label,
+            "path": "x",
+            "duration_s": 120.0,
+        }
+    )
 
 
 def ok_probe(path, **kw):
     from synthdetect.audio import Probe
+
     return Probe(True, "", 120.0, SR)
 
 
 def test_split_keeps_recordings_together_and_is_stratified():
-    tracks = pd.concat([candidates(300, "human", "h", per_recording=3),
-                        candidates(300, "ai", "a")], ignore_index=True)
+    tracks = pd.concat(
+        [candidates(300, "human", "h", per_recording=3), candidates(300, "ai", "a")],
+        ignore_index=True,
+    )
     tracks["recording"] = tracks.source + ":" + tracks.recording
     split = assign_splits(tracks, {"train": 0.7, "val": 0.1, "test": 0.2}, seed=0)
     per_rec = pd.DataFrame({"rec": tracks.recording, "split": split}).groupby("rec").split
@@ -36,8 +44,7 @@ def test_split_keeps_recordings_together_and_is_stratified():
 
 def test_manifest_is_seeded_and_stable_when_tracks_are_added():
     h, a = candidates(50, "human", "h"), candidates(50, "ai", "a")
-    kw = dict(seed=3, clip_s=30.0, split={"train": 0.7, "val": 0.1, "test": 0.2},
-              prober=ok_probe)
+    kw = dict(seed=3, clip_s=30.0, split={"train": 0.7, "val": 0.1, "test": 0.2}, prober=ok_probe)
     specs = [({"name": "h", "n": 20}, h), ({"name": "a", "n": 20, "crop": "random"}, a)]
     m1, _ = build_manifest(specs, **kw)
     m2, _ = build_manifest(specs, **kw)
@@ -51,7 +58,8 @@ def test_manifest_is_seeded_and_stable_when_tracks_are_added():
     merged = m1.merge(m3, on=["source", "track"])
     assert (merged.offset_s_x == merged.offset_s_y).all()
     assert crop_offset("random", 120, 30, 3, "a", "t0001") == crop_offset(
-        "random", 120, 30, 3, "a", "t0001")
+        "random", 120, 30, 3, "a", "t0001"
+    )
 
 
 def test_bad_tracks_are_excluded_with_reasons_and_replaced(tmp_path):
@@ -67,7 +75,9 @@ def test_bad_tracks_are_excluded_with_reasons_and_replaced(tmp_path):
     ai = candidates(10, "ai", "a")
     manifest, excluded = build_manifest(
         [({"name": "h", "n": 6}, cands), ({"name": "a", "n": 6}, ai)],
-        seed=0, clip_s=30.0, split={"train": 0.7, "val": 0.1, "test": 0.2},
+        seed=0,
+        clip_s=30.0,
+        split={"train": 0.7, "val": 0.1, "test": 0.2},
         prober=lambda path, **kw: probe(path, **kw) if path != "x" else ok_probe(path),
     )
     assert (manifest.label == "human").sum() == (manifest.label == "ai").sum() == 6
@@ -80,16 +90,20 @@ def test_bad_tracks_are_excluded_with_reasons_and_replaced(tmp_path):
 
 def test_not_enough_usable_tracks_names_the_source():
     with pytest.raises(ValueError, match="source 'h'.*lower its 'n'"):
-        build_manifest([({"name": "h", "n": 60}, candidates(50, "human", "h"))], seed=0,
-                       clip_s=30, split={"train": 0.7, "val": 0.1, "test": 0.2},
-                       prober=ok_probe)
+        build_manifest(
+            [({"name": "h", "n": 60}, candidates(50, "human", "h"))],
+            seed=0,
+            clip_s=30,
+            split={"train": 0.7, "val": 0.1, "test": 0.2},
+            prober=ok_probe,
+        )
 
 
 def test_read_window_is_sample_exact_and_padded(tmp_path):
     y = music_like(0, 10, label="ai")
     sf.write(tmp_path / "x.flac", y, SR, subtype="FLOAT" if False else "PCM_24")
     w = read_window(tmp_path / "x.flac", 2.0, 3.0, samplerate=None)
-    np.testing.assert_allclose(w, y[2 * SR:5 * SR], atol=1e-6)
+    np.testing.assert_allclose(w, y[2 * SR : 5 * SR], atol=1e-6)
     tail = read_window(tmp_path / "x.flac", 8.0, 3.0, samplerate=None)
     assert tail.shape == (3 * SR,) and not tail[-SR:].any()
     assert read_window(tmp_path / "x.flac", 0, 1.0, samplerate=11025).shape == (11025,)

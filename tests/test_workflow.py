@@ -9,7 +9,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from audio_fixtures import write_corpus
-from workflow_helpers import folder_config, job_counts, jobs_run, snakemake, write_config
+from workflow_helpers import TINY, folder_config, job_counts, jobs_run, snakemake, write_config
+
+from synthdetect.batches import batch_of, track_file
 
 pytestmark = pytest.mark.workflow
 
@@ -38,8 +40,14 @@ def test_full_run_writes_table1_and_every_figure(run):
     res = outputs(work)
     table = pd.read_csv(res / "report/table1.csv", index_col="metric")
     assert list(table.index) == ["accuracy", "precision", "recall", "f1", "roc_auc"]
-    assert list(table.columns) == ["rf_deriv", "rf_color", "mlp_deriv", "mlp_color", "cnn",
-                                   "resnet18"]
+    assert list(table.columns) == [
+        "rf_deriv",
+        "rf_color",
+        "mlp_deriv",
+        "mlp_color",
+        "cnn",
+        "resnet18",
+    ]
     assert table.loc["accuracy"].between(0, 1).all()
     assert (res / "report/table1.md").read_text().count("|") > 30
     manifest = pd.read_parquet(res / "manifest.parquet")
@@ -70,8 +78,14 @@ def test_cnn_hyperparameter_reruns_only_cnn_and_report(run):
     config["models"]["cnn"] = {**config["models"]["cnn"], "epochs": 3}
     write_config(work / "cnn.yaml", config)
     proc = snakemake(work, "--configfile=cnn.yaml", "-n")
-    assert job_counts(proc.stdout) == {"all": 1, "evaluate": 1, "table1": 1,
-                                       "train_image_model": 1, "calibrate": 1, "bundle": 1}
+    assert job_counts(proc.stdout) == {
+        "all": 1,
+        "evaluate": 1,
+        "table1": 1,
+        "train_image_model": 1,
+        "calibrate": 1,
+        "bundle": 1,
+    }
     assert "net=cnn" in proc.stdout and "net=resnet18" not in proc.stdout
 
 
@@ -82,25 +96,45 @@ def test_stft_size_reruns_images_and_models_but_no_clip(run):
     write_config(work / "stft.yaml", config)
     counts = job_counts(snakemake(work, "--configfile=stft.yaml", "-n").stdout)
     assert "clip" not in counts and "manifest" not in counts
-    assert counts["spectrogram"] == counts["histograms"] == 2 * N
+    assert counts["spectrogram"] == counts["histograms"] == len(buckets(work))
     assert counts["features"] == 1 and counts["image_cache"] == 3
     assert counts["train_forest"] == 2 and counts["train_mlp"] == 2
     assert counts["train_image_model"] == 2 and counts["evaluate"] == 6
     assert counts["calibrate"] == counts["bundle"] == 6
 
 
-def test_adding_tracks_runs_only_their_per_track_jobs(run, tmp_path):
+def buckets(work: Path) -> set[str]:
+    manifest = pd.read_parquet(work / "results/manifest.parquet")
+    return {
+        batch_of(s, t, TINY["batches"])
+        for s, t in zip(manifest.source, manifest.track, strict=True)
+    }
+
+
+def test_adding_tracks_reruns_only_their_buckets(run, tmp_path):
     work = tmp_path / "run"
     shutil.copytree(run[0], work)  # copy2 keeps modification times: nothing is stale
-    old_clip = work / "results/clips/human/human000.flac"
-    before = old_clip.stat().st_mtime_ns
+    new = [("human", f"human{N:03d}"), ("ai", f"ai{N:03d}")]
+    touched = {batch_of(s, t, TINY["batches"]) for s, t in new}
+    assert touched < buckets(work), "pick N so that some bucket holds no new track"
+    clips = work / "results/clips"
+    before = {p: p.stat().st_mtime_ns for p in clips.rglob("*.flac")}
+    pngs = {p.relative_to(work): p.read_bytes() for p in work.glob("results/spectrograms/*/*/*")}
     write_corpus(work / "corpus", 1, start=N)
     # the per-track stage and its fan-in; models would rerun too (new manifest), slowly
     proc = snakemake(work, "--configfile=config.yaml", "results/features/color.parquet")
     counts = jobs_run(proc.stdout + proc.stderr)
-    assert counts["clip"] == counts["spectrogram"] == counts["histograms"] == 2
+    assert counts["clip"] == counts["spectrogram"] == counts["histograms"] == len(touched)
     assert counts["candidates"] == 2 and counts["manifest"] == 1 and counts["features"] == 1
-    assert old_clip.stat().st_mtime_ns == before
+    for path, mtime in before.items():
+        if path.relative_to(clips).parts[0] not in touched:
+            assert path.stat().st_mtime_ns == mtime, path
+    for rel, data in pngs.items():  # old tracks of rerun buckets: the same bytes again
+        assert (work / rel).read_bytes() == data, rel
+    for source, track in new:
+        assert track_file(
+            work / "results/histograms", source, track, TINY["batches"], ".parquet"
+        ).exists()
     assert len(pd.read_parquet(work / "results/manifest.parquet")) == 2 * N + 2
 
 
@@ -118,7 +152,8 @@ def test_same_config_gives_identical_outputs_in_two_directories(run, tmp_path):
         assert (a / rel).read_bytes() == (b / rel).read_bytes(), rel
     for name in ("color", "deriv"):
         assert (a / f"features/{name}.parquet").read_bytes() == (
-            b / f"features/{name}.parquet").read_bytes()
+            b / f"features/{name}.parquet"
+        ).read_bytes()
     for model in ("rf_deriv", "rf_color"):
         metrics = f"metrics/{model}.json"
         assert (a / metrics).read_text() == (b / metrics).read_text()

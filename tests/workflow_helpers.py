@@ -16,6 +16,7 @@ SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 #: Tiny settings so a whole run takes seconds: small images, few trees and epochs.
 TINY = {
     "seed": 0,
+    "batches": 4,
     "spectrogram": {"size": [32, 32], "n_fft": 512, "hop_length": 256},
     "split": {"train": 0.6, "val": 0.2, "test": 0.2},
     "models": {
@@ -52,14 +53,24 @@ def write_config(path: Path, config: dict) -> Path:
 
 def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 600):
     """Run ``snakemake`` on the repo's Snakefile with ``workdir`` as working directory."""
-    cmd = [str(SNAKEMAKE), "-s", str(REPO / "workflow" / "Snakefile"), "--directory", str(workdir),
-           "--cores", "2", *args]
+    cmd = [
+        str(SNAKEMAKE),
+        "-s",
+        str(REPO / "workflow" / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--cores",
+        "2",
+        *args,
+    ]
     env = {**os.environ, "PYTHONHASHSEED": "0"}
-    proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=timeout,
-                          env=env)
+    proc = subprocess.run(
+        cmd, cwd=workdir, capture_output=True, text=True, timeout=timeout, env=env
+    )
     if check and proc.returncode != 0:
-        raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stdout}\n"
-                             f"{proc.stderr[-6000:]}")
+        raise AssertionError(
+            f"snakemake failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr[-6000:]}"
+        )
     return proc
 
 

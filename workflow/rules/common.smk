@@ -7,6 +7,8 @@ from pathlib import Path
 import pandas as pd
 from snakemake.utils import validate
 
+from synthdetect.batches import batch_of
+
 validate(config, "../schemas/config.schema.yaml", set_default=True)
 
 RESULTS = config["results"]
@@ -15,6 +17,7 @@ SOURCES = sorted(config["sources"])
 DEMO = config["demo"]["out"]
 MODELS = config["models"]["enabled"]
 SRC = Path(workflow.basedir).parent / "src" / "synthdetect"
+BATCHES = config["batches"]
 
 
 wildcard_constraints:
@@ -22,6 +25,7 @@ wildcard_constraints:
     track=r"[A-Za-z0-9][A-Za-z0-9._-]*",
     model="|".join(MODELS),
     split="train|val|test",
+    batch=r"b\d+",
 
 
 @cache
@@ -39,8 +43,10 @@ def code(*modules):
 @cache
 def _manifest(path, mtime):
     table = pd.read_parquet(path)
-    rows = {(r.source, r.track): r for r in table.itertuples(index=False)}
-    return table, rows
+    buckets = {}
+    for row in table.itertuples(index=False):
+        buckets.setdefault(batch_of(row.source, row.track, BATCHES), []).append(row)
+    return table, buckets
 
 
 def _manifest_version():
@@ -53,27 +59,35 @@ def manifest():
     return _manifest_version()[0]
 
 
-def track_row(wildcards):
-    """One track's manifest row; a dict lookup, since every per-track job asks twice."""
+def batch_rows(wildcards):
+    """The manifest rows of one bucket of tracks (synthdetect.batches)."""
     try:
-        return _manifest_version()[1][(wildcards.source, wildcards.track)]
+        return _manifest_version()[1][wildcards.batch]
     except KeyError:
         raise ValueError(
-            f"track {wildcards.source}/{wildcards.track} is not in the manifest "
+            f"batch {wildcards.batch} holds no track of the manifest "
             f"{checkpoints.manifest.get().output.manifest}"
         ) from None
 
 
-def per_track(pattern, split=None):
-    """An input function: ``pattern`` for every track of the manifest (or of one split)."""
+def batch_tracks(wildcards):
+    """``(source, track)`` of each track of a bucket: the per-track stages' params."""
+    return [(row.source, row.track) for row in batch_rows(wildcards)]
+
+
+def per_batch(pattern, split=None):
+    """An input function: ``pattern`` for every bucket holding a track of the manifest
+    (or of one split)."""
 
     def paths(wildcards):
-        table = manifest()
+        table, buckets = _manifest_version()
         wanted = split or getattr(wildcards, "split", None)
-        if wanted:
-            table = table[table.split == wanted]
+        if not wanted:
+            return [pattern.format(batch=b) for b in sorted(buckets)]
         return [
-            pattern.format(source=s, track=t) for s, t in zip(table.source, table.track)
+            pattern.format(batch=b)
+            for b, rows in sorted(buckets.items())
+            if any(row.split == wanted for row in rows)
         ]
 
     return paths

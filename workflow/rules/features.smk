@@ -4,7 +4,7 @@
 rule features:
     input:
         manifest=f"{RESULTS}/manifest.parquet",
-        histograms=per_track(f"{RESULTS}/histograms/{{source}}/{{track}}.parquet"),
+        histograms=per_batch(f"{RESULTS}/histograms/{{batch}}"),
     output:
         color=f"{RESULTS}/features/color.parquet",
         deriv=f"{RESULTS}/features/deriv.parquet",
@@ -19,7 +19,9 @@ rule features:
         runtime=30,
     params:
         features=config["features"],
-        code=code("histogram_io", "features"),
+        root=f"{RESULTS}/histograms",
+        batches=BATCHES,
+        code=code("histogram_io", "features", "batches"),
     script:
         "../scripts/features.py"
 
@@ -58,7 +60,7 @@ rule analysis:
 rule image_cache:
     input:
         manifest=f"{RESULTS}/manifest.parquet",
-        images=per_track(f"{RESULTS}/spectrograms/{{source}}/{{track}}.png"),
+        images=per_batch(f"{RESULTS}/spectrograms/{{batch}}"),
     output:
         f"{RESULTS}/images/{{split}}.npy",
     log:
@@ -71,6 +73,8 @@ rule image_cache:
         runtime=30,
     params:
         size=config["spectrogram"]["size"],
-        code=code("images"),
+        root=f"{RESULTS}/spectrograms",
+        batches=BATCHES,
+        code=code("images", "batches"),
     script:
         "../scripts/image_cache.py"

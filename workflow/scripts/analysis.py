@@ -20,8 +20,9 @@ for kind, groups in (("color", len(channels)), ("deriv", 1)):
     focused, peaks = analysis.focus(averages)
     names = feature_names(kind, colour=cfg["color"], deriv=cfg["deriv"])
     summary[kind] = {
-        "background_peak_bins": [names[g * (len(names) // groups) + int(p)]
-                                 for g, p in enumerate(peaks)],
+        "background_peak_bins": [
+            names[g * (len(names) // groups) + int(p)] for g, p in enumerate(peaks)
+        ],
         "largest_difference": analysis.largest_difference(focused, names),
         "class_average_pct": {c: (100 * averages[c]).round(3).tolist() for c in averages},
     }

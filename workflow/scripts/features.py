@@ -4,14 +4,21 @@ import logging
 
 import pandas as pd
 
+from synthdetect.batches import track_file
 from synthdetect.features import feature_names
 from synthdetect.histogram_io import feature_table, read_track_histograms
 from synthdetect.logs import setup_logging
+from synthdetect.stages import HISTOGRAM_SUFFIX
 
 setup_logging(snakemake.log[0])
-cfg = snakemake.params.features
-raw = read_track_histograms(snakemake.input.histograms)
+p = snakemake.params
+cfg = p.features
 order = pd.read_parquet(snakemake.input.manifest, columns=["source", "track"])
+paths = [
+    track_file(p.root, s, t, p.batches, HISTOGRAM_SUFFIX)
+    for s, t in zip(order.source, order.track, strict=True)
+]
+raw = read_track_histograms(paths)
 raw = order.merge(raw, on=["source", "track"], how="left", validate="one_to_one")
 raw.to_parquet(snakemake.output.raw, index=False)
 for kind, groups in (("color", len(cfg["color"]["channels"])), ("deriv", 1)):

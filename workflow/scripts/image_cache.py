@@ -2,9 +2,21 @@
 
 import logging
 
+import pandas as pd
+
+from synthdetect.batches import track_file
 from synthdetect.images import write_image_cache
 from synthdetect.logs import setup_logging
+from synthdetect.stages import PNG_SUFFIX
 
 setup_logging(snakemake.log[0])
-write_image_cache(snakemake.input.images, snakemake.output[0], tuple(snakemake.params.size))
-logging.info("split %s: %d images", snakemake.wildcards.split, len(snakemake.input.images))
+p = snakemake.params
+split = snakemake.wildcards.split
+rows = pd.read_parquet(snakemake.input.manifest, columns=["source", "track", "split"])
+rows = rows[rows.split == split]
+pngs = [
+    track_file(p.root, s, t, p.batches, PNG_SUFFIX)
+    for s, t in zip(rows.source, rows.track, strict=True)
+]
+write_image_cache(pngs, snakemake.output[0], tuple(p.size))
+logging.info("split %s: %d images", split, len(pngs))

@@ -5,5 +5,10 @@ from synthdetect.logs import setup_logging
 
 setup_logging(snakemake.log[0])
 data = feature_splits(snakemake.input.manifest, snakemake.input.features)
-fit_forest(data, snakemake.output.model, seed=snakemake.params.seed, hp=snakemake.params.hp,
-           threads=snakemake.threads)
+fit_forest(
+    data,
+    snakemake.output.model,
+    seed=snakemake.params.seed,
+    hp=snakemake.params.hp,
+    threads=snakemake.threads,
+)

@@ -1,0 +1,38 @@
+"""Tracks in batches: a stable hash bucket per track, one folder of per-track files per bucket.
+
+Snakemake pays about a millisecond per job to build the DAG and, on a cluster, a
+process (or a whole SLURM job) to run one. Per-track work is tens of milliseconds, so
+the per-track stages run one job per bucket of tracks instead of one per track. The
+bucket of a track depends only on (source, track) and the number of buckets, never on
+which other tracks exist: adding or changing a track reruns its bucket and no other.
+Inside a bucket's folder every track keeps its own file (``<source>/<track>.<ext>``).
+"""
+
+from __future__ import annotations
+
+import os
+import zlib
+from pathlib import Path
+
+__all__ = ["batch_names", "batch_of", "track_file"]
+
+
+def batch_of(source: str, track: str, n_batches: int) -> str:
+    """The bucket of a track: CRC-32 of ``source/track`` modulo ``n_batches``, as ``b007``."""
+    if n_batches < 1:
+        raise ValueError(f"the number of batches must be >= 1, got {n_batches}")
+    width = len(str(n_batches - 1))
+    return f"b{zlib.crc32(f'{source}/{track}'.encode()) % n_batches:0{width}d}"
+
+
+def batch_names(n_batches: int) -> list[str]:
+    """Every bucket name, in order (some may hold no track)."""
+    width = len(str(n_batches - 1))
+    return [f"b{i:0{width}d}" for i in range(n_batches)]
+
+
+def track_file(
+    root: str | os.PathLike, source: str, track: str, n_batches: int, suffix: str
+) -> Path:
+    """A track's file inside its bucket's folder under ``root``."""
+    return Path(root) / batch_of(source, track, n_batches) / source / f"{track}{suffix}"
