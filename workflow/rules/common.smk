@@ -116,6 +116,8 @@ def candidate_inputs(wildcards):
     spec = config["sources"][wildcards.source]
     if spec["kind"] == "demo":
         return {"index": f"{DEMO}/index.parquet"}
+    if spec["kind"] == "composer":
+        return {"index": f"{RESOURCES}/composer/{wildcards.source}/index.parquet"}
     if spec["kind"] == "folder":
         return {}
     return source_archive_inputs(wildcards.source, spec)

@@ -1,4 +1,4 @@
-"""Candidate table of one source (demo corpus index, folder, FMA or AAM)."""
+"""Candidate table of one source (demo or composer corpus index, folder, FMA or AAM)."""
 
 import logging
 
@@ -8,7 +8,7 @@ from synthdetect.logs import setup_logging
 setup_logging(snakemake.log[0])
 name = snakemake.wildcards.source
 spec = snakemake.params.spec
-if spec["kind"] == "demo":
+if spec["kind"] in ("demo", "composer"):
     table = candidates.index_candidates(name, snakemake.input.index, spec["label"])
 elif spec["kind"] == "folder":
     table = candidates.folder_candidates(name, spec["path"], spec["label"], spec["glob"])
