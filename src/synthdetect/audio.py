@@ -75,6 +75,11 @@ def probe(
     return Probe(True, "", duration, info.samplerate)
 
 
+def source_rate(path: str | os.PathLike) -> int:
+    """The sample rate a file decodes at."""
+    return sf.info(str(path)).samplerate
+
+
 def read_window(
     path: str | os.PathLike, offset_s: float, seconds: float, *, samplerate: int | None
 ) -> np.ndarray:

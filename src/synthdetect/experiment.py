@@ -69,6 +69,28 @@ def image_splits(
     return SplitData(X, y, rows)
 
 
+def select_sources(
+    data: SplitData, train: list[str] | None = None, test: list[str] | None = None
+) -> SplitData:
+    """Cross-source evaluation: train and validate on ``train`` sources only, test on
+    ``test`` sources only (None keeps every source). The split itself never changes, so
+    no track moves between train and test."""
+    X, y, rows = dict(data.X), dict(data.y), dict(data.rows)
+    for split in X:
+        keep = test if split == "test" else train
+        if keep is None:
+            continue
+        mask = rows[split].source.isin(keep).to_numpy()
+        if not mask.any():
+            raise ValueError(
+                f"cross-source: no {split} track comes from the sources {sorted(keep)}"
+            )
+        X[split] = np.asarray(X[split][mask])
+        y[split] = y[split][mask]
+        rows[split] = rows[split][mask].reset_index(drop=True)
+    return SplitData(X, y, rows)
+
+
 def build_network(
     name: str,
     hp: dict,

@@ -10,10 +10,21 @@ parameters are the config sections the rules pass as ``params``.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from functools import partial
 from pathlib import Path
 
-from synthdetect.audio import make_clip, read_clip
+import numpy as np
+
+from synthdetect.audio import (
+    fix_length,
+    make_clip,
+    read_clip,
+    read_window,
+    resample,
+    source_rate,
+    write_clip,
+)
 from synthdetect.features import track_histograms
 from synthdetect.histogram_io import write_track_histograms
 from synthdetect.spectrogram import load_png, save_palette_png, spectrogram_index
@@ -23,6 +34,7 @@ __all__ = [
     "clip_track",
     "histogram_batch",
     "histogram_track",
+    "manipulate_batch",
     "spectrogram_batch",
     "spectrogram_track",
 ]
@@ -33,14 +45,32 @@ PNG_SUFFIX = ".png"
 HISTOGRAM_SUFFIX = ".parquet"
 
 PathLike = str | os.PathLike
+#: ``(source, track, y, sample_rate) -> y`` (:mod:`synthdetect.variants`)
+Transform = Callable[[str, str, np.ndarray, int], np.ndarray]
 
 
 def clip_track(
-    audio: PathLike, clip: PathLike, *, offset_s: float, seconds: float, sample_rate: int
+    audio: PathLike,
+    clip: PathLike,
+    *,
+    offset_s: float,
+    seconds: float,
+    sample_rate: int,
+    transform: Callable[[np.ndarray, int], np.ndarray] | None = None,
 ) -> None:
     """The clip stage: ``seconds`` of ``audio`` from ``offset_s``, mono, at ``sample_rate``,
-    as 16-bit FLAC (:func:`synthdetect.audio.make_clip`)."""
-    make_clip(audio, clip, offset_s=offset_s, seconds=seconds, samplerate=sample_rate)
+    as 16-bit FLAC (:func:`synthdetect.audio.make_clip`).
+
+    ``transform`` (a control, :mod:`synthdetect.variants`) sees the window at the file's
+    own rate, before resampling, where a codec would have been applied.
+    """
+    if transform is None:
+        make_clip(audio, clip, offset_s=offset_s, seconds=seconds, samplerate=sample_rate)
+        return
+    rate = source_rate(audio)
+    y = transform(read_window(audio, offset_s, seconds, samplerate=None), rate)
+    y = fix_length(resample(y, rate, sample_rate), int(round(seconds * sample_rate)))
+    write_clip(clip, y, sample_rate)
 
 
 def spectrogram_track(clip: PathLike, png: PathLike, *, spectrogram: Mapping) -> None:
@@ -82,6 +112,7 @@ def clip_batch(
     *,
     seconds: float,
     sample_rate: int,
+    transform: Transform | None = None,
 ) -> int:
     """:func:`clip_track` for each ``(source, track, audio path, offset_s)`` of a bucket,
     into ``out_dir/<source>/<track>.flac``. Returns the number of tracks."""
@@ -94,9 +125,28 @@ def clip_batch(
             offset_s=offset_s,
             seconds=seconds,
             sample_rate=sample_rate,
+            transform=None if transform is None else partial(transform, source, track),
         )
 
     return _run(tracks, "clip", one)
+
+
+def manipulate_batch(
+    tracks: Iterable[tuple[str, str]],
+    clip_dir: PathLike,
+    out_dir: PathLike,
+    *,
+    transform: Transform,
+) -> int:
+    """A robustness manipulation of each ``(source, track)`` clip of a bucket: a clip file
+    again, so the spectrogram and histogram stages run on it unchanged."""
+    clips, out = Path(clip_dir), Path(out_dir)
+
+    def one(source, track):
+        y, sr = read_clip(clips / source / f"{track}{CLIP_SUFFIX}")
+        write_clip(out / source / f"{track}{CLIP_SUFFIX}", transform(source, track, y, sr), sr)
+
+    return _run(tracks, "manipulate", one)
 
 
 def spectrogram_batch(

@@ -1,6 +1,7 @@
 """Config validation, paths and the input functions every stage shares."""
 
 import hashlib
+import re
 from functools import cache
 from pathlib import Path
 
@@ -8,6 +9,7 @@ import pandas as pd
 from snakemake.utils import validate
 
 from synthdetect.batches import batch_of
+from synthdetect.manipulations import DEFAULT_MANIPULATIONS, parse_manipulations
 
 validate(config, "../schemas/config.schema.yaml", set_default=True)
 
@@ -20,12 +22,93 @@ SRC = Path(workflow.basedir).parent / "src" / "synthdetect"
 BATCHES = config["batches"]
 
 
+def _experiment_variants():
+    """Every variant of the experiment, by the results folder ("stem") it writes to.
+
+    Table 1 is the stem {results}; a control retrains under {results}/controls/<name>; a
+    robustness manipulation scores the test split under {results}/robustness/<name>; a
+    cross-source setting retrains under {results}/cross/<name> (synthdetect.variants).
+    """
+    variants = {RESULTS: {"kind": "base", "split": None, "models": MODELS}}
+    controls = config["controls"]
+    control_models = controls["models"] or MODELS
+    if controls["codec_match"]:
+        variants[f"{RESULTS}/controls/codec_match"] = {
+            "kind": "control",
+            "name": "codec_match",
+            "control": {"kind": "codec_match"},
+            "split": None,
+            "models": control_models,
+        }
+    if controls["lowpass_hz"]:
+        variants[f"{RESULTS}/controls/lowpass"] = {
+            "kind": "control",
+            "name": "lowpass",
+            "control": {"kind": "lowpass", "hz": controls["lowpass_hz"]},
+            "split": None,
+            "models": control_models,
+        }
+    robustness = config["robustness"]
+    if robustness["enabled"]:
+        specs = robustness["manipulations"] or DEFAULT_MANIPULATIONS
+        parse_manipulations(specs)  # a bad entry fails here, naming the entry and key
+        for name, spec in specs.items():
+            variants[f"{RESULTS}/robustness/{name}"] = {
+                "kind": "robustness",
+                "name": name,
+                "spec": dict(spec),
+                "split": "test",
+                "models": robustness["models"] or MODELS,
+            }
+    for setting in config["cross_source"]:
+        for side in ("train", "test"):
+            unknown = sorted(set(setting[side]) - set(SOURCES))
+            if unknown:
+                raise ValueError(
+                    f"config cross_source {setting['name']}: {side} source(s) {unknown} "
+                    f"are not in sources ({', '.join(SOURCES)})"
+                )
+            labels = {config["sources"][s]["label"] for s in setting[side]}
+            if labels != {"human", "ai"}:
+                raise ValueError(
+                    f"config cross_source {setting['name']}: the {side} sources "
+                    f"{setting[side]} hold only {sorted(labels)} tracks; each side needs "
+                    "a human and an AI source"
+                )
+        variants[f"{RESULTS}/cross/{setting['name']}"] = {
+            "kind": "cross",
+            "name": setting["name"],
+            "train": list(setting["train"]),
+            "test": list(setting["test"]),
+            "split": None,
+            "models": setting["models"] or MODELS,
+        }
+    return variants
+
+
+VARIANTS = _experiment_variants()
+
+
+def stems(*kinds):
+    return [stem for stem, v in VARIANTS.items() if v["kind"] in kinds]
+
+
+def stem_pattern(*kinds):
+    """A wildcard constraint matching exactly the stems of these kinds."""
+    return "|".join(re.escape(stem) for stem in stems(*kinds)) or "(?!)"
+
+
+def variant(wildcards):
+    return VARIANTS[wildcards.stem]
+
+
 wildcard_constraints:
     source="|".join(SOURCES),
     track=r"[A-Za-z0-9][A-Za-z0-9._-]*",
-    model="|".join(MODELS),
+    model="rf_deriv|rf_color|mlp_deriv|mlp_color|cnn|resnet18",
     split="train|val|test",
     batch=r"b\d+",
+    stem=stem_pattern("base", "control", "robustness", "cross"),
 
 
 @cache
@@ -71,23 +154,29 @@ def batch_rows(wildcards):
 
 
 def batch_tracks(wildcards):
-    """``(source, track)`` of each track of a bucket: the per-track stages' params."""
-    return [(row.source, row.track) for row in batch_rows(wildcards)]
+    """``(source, track)`` of each track of a bucket that the stem's variant covers (the
+    test split only for a robustness manipulation): the per-track stages' params."""
+    split = VARIANTS[getattr(wildcards, "stem", RESULTS)]["split"]
+    return [
+        (row.source, row.track)
+        for row in batch_rows(wildcards)
+        if split is None or row.split == split
+    ]
 
 
 def per_batch(pattern, split=None):
     """An input function: ``pattern`` for every bucket holding a track of the manifest
-    (or of one split)."""
+    (or of one split, given here, as the `split` wildcard or by the stem's variant).
+    ``{stem}`` in the pattern is filled in from the wildcards."""
 
     def paths(wildcards):
         table, buckets = _manifest_version()
-        wanted = split or getattr(wildcards, "split", None)
-        if not wanted:
-            return [pattern.format(batch=b) for b in sorted(buckets)]
+        stem = getattr(wildcards, "stem", RESULTS)
+        wanted = split or getattr(wildcards, "split", None) or VARIANTS[stem]["split"]
         return [
-            pattern.format(batch=b)
+            pattern.format(stem=stem, batch=b)
             for b, rows in sorted(buckets.items())
-            if any(row.split == wanted for row in rows)
+            if not wanted or any(row.split == wanted for row in rows)
         ]
 
     return paths
@@ -128,19 +217,53 @@ def device_resources():
     return 1 if config["models"]["device"] != "cpu" else 0
 
 
+def data_stem(wildcards):
+    """Where a variant's features and images live: its own stem, except that a
+    cross-source setting reuses Table 1's."""
+    return RESULTS if variant(wildcards)["kind"] == "cross" else wildcards.stem
+
+
+def features_input(wildcards):
+    return f"{data_stem(wildcards)}/features/{wildcards.feat}.parquet"
+
+
+def images_input(*splits):
+    def paths(wildcards):
+        return {s: f"{data_stem(wildcards)}/images/{s}.npy" for s in splits}
+
+    return paths
+
+
+def sources_param(wildcards):
+    """Which sources a variant trains and tests on (cross-source settings); None: all."""
+    v = variant(wildcards)
+    return {"train": v.get("train"), "test": v.get("test")}
+
+
 def evaluation_inputs(wildcards):
     family, _, feat = wildcards.model.partition("_")
-    if family == "rf":
+    stem, data = wildcards.stem, data_stem(wildcards)
+    if family in ("rf", "mlp"):
+        suffix = "skops" if family == "rf" else "pt"
         return {
-            "model": f"{RESULTS}/models/{wildcards.model}.skops",
-            "features": f"{RESULTS}/features/{feat}.parquet",
-        }
-    if family == "mlp":
-        return {
-            "model": f"{RESULTS}/models/{wildcards.model}.pt",
-            "features": f"{RESULTS}/features/{feat}.parquet",
+            "model": f"{stem}/models/{wildcards.model}.{suffix}",
+            "features": f"{data}/features/{feat}.parquet",
         }
     return {
-        "model": f"{RESULTS}/models/{wildcards.model}.pt",
-        **{s: f"{RESULTS}/images/{s}.npy" for s in ("train", "val", "test")},
+        "model": f"{stem}/models/{wildcards.model}.pt",
+        **{s: f"{data}/images/{s}.npy" for s in ("train", "val", "test")},
     }
+
+
+def robustness_inputs(wildcards):
+    """A Table 1 model and the test split of every manipulation, in its input form."""
+    family, _, feat = wildcards.model.partition("_")
+    suffix = "skops" if family == "rf" else "pt"
+    inputs = {"model": f"{RESULTS}/models/{wildcards.model}.{suffix}"}
+    names = ["original"] + [VARIANTS[s]["name"] for s in stems("robustness")]
+    for name, stem in zip(names, [RESULTS] + stems("robustness"), strict=True):
+        if family in ("rf", "mlp"):
+            inputs[name] = f"{stem}/features/{feat}.parquet"
+        else:
+            inputs[name] = f"{stem}/images/test.npy"
+    return inputs

@@ -4,22 +4,25 @@
 rule features:
     input:
         manifest=f"{RESULTS}/manifest.parquet",
-        histograms=per_batch(f"{RESULTS}/histograms/{{batch}}"),
+        histograms=per_batch("{stem}/histograms/{batch}"),
     output:
-        color=f"{RESULTS}/features/color.parquet",
-        deriv=f"{RESULTS}/features/deriv.parquet",
-        raw=f"{RESULTS}/features/raw.parquet",
+        color="{stem}/features/color.parquet",
+        deriv="{stem}/features/deriv.parquet",
+        raw="{stem}/features/raw.parquet",
     log:
-        f"{RESULTS}/logs/features.log",
+        "{stem}/logs/features.log",
     benchmark:
-        f"{RESULTS}/benchmarks/features.tsv"
+        "{stem}/benchmarks/features.tsv"
+    wildcard_constraints:
+        stem=stem_pattern("base", "control", "robustness"),
     threads: 1
     resources:
         mem_mb=4000,
         runtime=30,
     params:
         features=config["features"],
-        root=f"{RESULTS}/histograms",
+        root=lambda wildcards: f"{wildcards.stem}/histograms",
+        split=lambda wildcards: variant(wildcards)["split"],
         batches=BATCHES,
         code=code("histogram_io", "features", "batches"),
     script:
@@ -60,20 +63,22 @@ rule analysis:
 rule image_cache:
     input:
         manifest=f"{RESULTS}/manifest.parquet",
-        images=per_batch(f"{RESULTS}/spectrograms/{{batch}}"),
+        images=per_batch("{stem}/spectrograms/{batch}"),
     output:
-        f"{RESULTS}/images/{{split}}.npy",
+        "{stem}/images/{split}.npy",
     log:
-        f"{RESULTS}/logs/image_cache/{{split}}.log",
+        "{stem}/logs/image_cache/{split}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/image_cache/{{split}}.tsv"
+        "{stem}/benchmarks/image_cache/{split}.tsv"
+    wildcard_constraints:
+        stem=stem_pattern("base", "control", "robustness"),
     threads: 1
     resources:
         mem_mb=2000,
         runtime=30,
     params:
         size=config["spectrogram"]["size"],
-        root=f"{RESULTS}/spectrograms",
+        root=lambda wildcards: f"{wildcards.stem}/spectrograms",
         batches=BATCHES,
         code=code("images", "batches"),
     script:

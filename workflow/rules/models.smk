@@ -4,15 +4,16 @@
 rule train_forest:
     input:
         manifest=f"{RESULTS}/manifest.parquet",
-        features=f"{RESULTS}/features/{{feat}}.parquet",
+        features=features_input,
     output:
-        model=f"{RESULTS}/models/rf_{{feat}}.skops",
+        model="{stem}/models/rf_{feat}.skops",
     log:
-        f"{RESULTS}/logs/train/rf_{{feat}}.log",
+        "{stem}/logs/train/rf_{feat}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/train/rf_{{feat}}.tsv"
+        "{stem}/benchmarks/train/rf_{feat}.tsv"
     wildcard_constraints:
         feat="color|deriv",
+        stem=stem_pattern("base", "control", "cross"),
     threads: 2
     resources:
         mem_mb=4000,
@@ -20,6 +21,7 @@ rule train_forest:
     params:
         hp=config["models"]["rf"],
         seed=config["seed"],
+        sources=sources_param,
         code=code("experiment", "forest"),
     script:
         "../scripts/train_forest.py"
@@ -28,21 +30,22 @@ rule train_forest:
 rule train_mlp:
     input:
         manifest=f"{RESULTS}/manifest.parquet",
-        features=f"{RESULTS}/features/{{feat}}.parquet",
+        features=features_input,
     output:
-        model=f"{RESULTS}/models/mlp_{{feat}}.pt",
-        history=f"{RESULTS}/models/mlp_{{feat}}.history.parquet",
+        model="{stem}/models/mlp_{feat}.pt",
+        history="{stem}/models/mlp_{feat}.history.parquet",
         curve=report(
-            f"{RESULTS}/figures/loss_mlp_{{feat}}.png",
+            "{stem}/figures/loss_mlp_{feat}.png",
             caption="../report/loss_curve.rst",
             category="Training",
         ),
     log:
-        f"{RESULTS}/logs/train/mlp_{{feat}}.log",
+        "{stem}/logs/train/mlp_{feat}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/train/mlp_{{feat}}.tsv"
+        "{stem}/benchmarks/train/mlp_{feat}.tsv"
     wildcard_constraints:
         feat="color|deriv",
+        stem=stem_pattern("base", "control", "cross"),
     threads: 2
     resources:
         mem_mb=4000,
@@ -50,6 +53,7 @@ rule train_mlp:
     params:
         hp=config["models"]["mlp"],
         seed=config["seed"],
+        sources=sources_param,
         device=config["models"]["device"],
         code=code("experiment", "training", "models"),
     script:
@@ -58,23 +62,23 @@ rule train_mlp:
 
 rule train_image_model:
     input:
+        unpack(images_input("train", "val")),
         manifest=f"{RESULTS}/manifest.parquet",
-        train=f"{RESULTS}/images/train.npy",
-        val=f"{RESULTS}/images/val.npy",
     output:
-        model=f"{RESULTS}/models/{{net}}.pt",
-        history=f"{RESULTS}/models/{{net}}.history.parquet",
+        model="{stem}/models/{net}.pt",
+        history="{stem}/models/{net}.history.parquet",
         curve=report(
-            f"{RESULTS}/figures/loss_{{net}}.png",
+            "{stem}/figures/loss_{net}.png",
             caption="../report/loss_curve.rst",
             category="Training",
         ),
     log:
-        f"{RESULTS}/logs/train/{{net}}.log",
+        "{stem}/logs/train/{net}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/train/{{net}}.tsv"
+        "{stem}/benchmarks/train/{net}.tsv"
     wildcard_constraints:
         net="cnn|resnet18",
+        stem=stem_pattern("base", "control", "cross"),
     threads: 2
     resources:
         mem_mb=8000,
@@ -83,6 +87,7 @@ rule train_image_model:
     params:
         hp=lambda wildcards: config["models"][wildcards.net],
         seed=config["seed"],
+        sources=sources_param,
         device=config["models"]["device"],
         code=code("experiment", "training", "models", "images"),
     script:
@@ -94,17 +99,19 @@ rule evaluate:
         unpack(evaluation_inputs),
         manifest=f"{RESULTS}/manifest.parquet",
     output:
-        predictions=f"{RESULTS}/predictions/{{model}}.parquet",
-        metrics=f"{RESULTS}/metrics/{{model}}.json",
+        predictions="{stem}/predictions/{model}.parquet",
+        metrics="{stem}/metrics/{model}.json",
         confusion=report(
-            f"{RESULTS}/figures/confusion_{{model}}.png",
+            "{stem}/figures/confusion_{model}.png",
             caption="../report/confusion.rst",
             category="Test split",
         ),
     log:
-        f"{RESULTS}/logs/evaluate/{{model}}.log",
+        "{stem}/logs/evaluate/{model}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/evaluate/{{model}}.tsv"
+        "{stem}/benchmarks/evaluate/{model}.tsv"
+    wildcard_constraints:
+        stem=stem_pattern("base", "control", "cross"),
     threads: 2
     resources:
         mem_mb=4000,
@@ -112,6 +119,7 @@ rule evaluate:
     params:
         hp=lambda wildcards: config["models"][wildcards.model.partition("_")[0]],
         device=config["models"]["device"],
+        sources=sources_param,
         code=code("experiment", "training", "models", "metrics"),
     script:
         "../scripts/evaluate.py"

@@ -23,3 +23,129 @@ rule table1:
         code=code("report"),
     script:
         "../scripts/table1.py"
+
+
+# ---- beyond Table 1: robustness, codec controls, cross-source (synthdetect.robustness)
+
+ROBUSTNESS_MODELS = config["robustness"]["models"] or MODELS
+CONTROL_STEMS = stems("control")
+CROSS_STEMS = stems("cross")
+
+
+def variant_metrics(stem_list):
+    """Every model's test metrics of each variant, keyed by input name stem::model."""
+    return {
+        f"{VARIANTS[stem].get('name', 'table1')}::{model}": f"{stem}/metrics/{model}.json"
+        for stem in stem_list
+        for model in VARIANTS[stem]["models"]
+    }
+
+
+rule robustness_scores:
+    input:
+        unpack(robustness_inputs),
+        manifest=f"{RESULTS}/manifest.parquet",
+    output:
+        f"{RESULTS}/robustness_scores/{{model}}.parquet",
+    log:
+        f"{RESULTS}/logs/robustness_scores/{{model}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/robustness_scores/{{model}}.tsv"
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    params:
+        manipulations=lambda wildcards: ["original"]
+        + [VARIANTS[s]["name"] for s in stems("robustness")],
+        hp=lambda wildcards: config["models"][wildcards.model.partition("_")[0]],
+        device=config["models"]["device"],
+        code=code("robustness", "experiment", "training", "models", "metrics"),
+    script:
+        "../scripts/robustness_scores.py"
+
+
+rule robustness_report:
+    input:
+        expand(
+            f"{RESULTS}/robustness_scores/{{model}}.parquet", model=ROBUSTNESS_MODELS
+        ),
+    output:
+        csv=report(
+            f"{RESULTS}/report/robustness.csv",
+            caption="../report/robustness.rst",
+            category="Robustness",
+        ),
+        md=f"{RESULTS}/report/robustness.md",
+        heatmap=report(
+            f"{RESULTS}/figures/robustness_heatmap.png",
+            caption="../report/robustness.rst",
+            category="Robustness",
+        ),
+    log:
+        f"{RESULTS}/logs/robustness_report.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        code=code("robustness", "report"),
+    script:
+        "../scripts/robustness_report.py"
+
+
+rule controls_report:
+    input:
+        **variant_metrics([RESULTS, *CONTROL_STEMS]),
+    output:
+        csv=report(
+            f"{RESULTS}/report/controls.csv",
+            caption="../report/controls.rst",
+            category="Codec controls",
+        ),
+        md=f"{RESULTS}/report/controls.md",
+    log:
+        f"{RESULTS}/logs/controls_report.log",
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=5,
+    params:
+        controls={VARIANTS[s]["name"]: VARIANTS[s]["control"] for s in CONTROL_STEMS},
+        code=code("robustness", "report"),
+    script:
+        "../scripts/controls_report.py"
+
+
+rule cross_source_report:
+    input:
+        **variant_metrics(CROSS_STEMS),
+    output:
+        csv=report(
+            f"{RESULTS}/report/cross_source.csv",
+            caption="../report/cross_source.rst",
+            category="Cross-source",
+        ),
+        md=f"{RESULTS}/report/cross_source.md",
+        heatmap=report(
+            f"{RESULTS}/figures/cross_source.png",
+            caption="../report/cross_source.rst",
+            category="Cross-source",
+        ),
+    log:
+        f"{RESULTS}/logs/cross_source_report.log",
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=5,
+    params:
+        settings={
+            VARIANTS[s]["name"]: {
+                "train": VARIANTS[s]["train"],
+                "test": VARIANTS[s]["test"],
+            }
+            for s in CROSS_STEMS
+        },
+        code=code("robustness", "report"),
+    script:
+        "../scripts/cross_source_report.py"

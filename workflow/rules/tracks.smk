@@ -8,6 +8,10 @@ spectrogram setting reruns no clip and a histogram setting no spectrogram. The j
 `run:` blocks calling the library in-process (threads under the default profile's
 `force-use-threads`). On a cluster the three jobs of a bucket go out as one SLURM job
 (group `pertrack`, see workflow/profiles/slurm).
+
+The spectrogram and histogram stages serve every variant of the experiment ("stem",
+see common.smk): Table 1's clips, a control's clips (`control_clip`) and the manipulated
+test clips of the robustness suite (`manipulate`).
 """
 
 
@@ -47,11 +51,11 @@ rule clip:
 
 rule spectrogram:
     input:
-        f"{RESULTS}/clips/{{batch}}",
+        "{stem}/clips/{batch}",
     output:
-        directory(f"{RESULTS}/spectrograms/{{batch}}"),
+        directory("{stem}/spectrograms/{batch}"),
     log:
-        f"{RESULTS}/logs/spectrogram/{{batch}}.log",
+        "{stem}/logs/spectrogram/{batch}.log",
     group:
         "pertrack"
     resources:
@@ -73,11 +77,11 @@ rule spectrogram:
 
 rule histograms:
     input:
-        f"{RESULTS}/spectrograms/{{batch}}",
+        "{stem}/spectrograms/{batch}",
     output:
-        directory(f"{RESULTS}/histograms/{{batch}}"),
+        directory("{stem}/histograms/{batch}"),
     log:
-        f"{RESULTS}/logs/histograms/{{batch}}.log",
+        "{stem}/logs/histograms/{batch}.log",
     group:
         "pertrack"
     resources:
@@ -94,4 +98,109 @@ rule histograms:
         with log_batch(log[0], "histograms", wildcards.batch, len(params.tracks)):
             histogram_batch(
                 params.tracks, input[0], output[0], features=params.features
+            )
+
+
+rule codec_profile:
+    input:
+        manifest=f"{RESULTS}/manifest.parquet",
+    output:
+        f"{RESULTS}/controls/codec_profile.json",
+    log:
+        f"{RESULTS}/logs/codec_profile.log",
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=10,
+    params:
+        code=code("codec"),
+    script:
+        "../scripts/codec_profile.py"
+
+
+rule control_clip:
+    input:
+        audio=lambda wildcards: [row.path for row in batch_rows(wildcards)],
+        profile=lambda wildcards: (
+            [f"{RESULTS}/controls/codec_profile.json"]
+            if variant(wildcards)["control"]["kind"] == "codec_match"
+            else []
+        ),
+    output:
+        directory("{stem}/clips/{batch}"),
+    log:
+        "{stem}/logs/clip/{batch}.log",
+    wildcard_constraints:
+        stem=stem_pattern("control"),
+    group:
+        "pertrack"
+    resources:
+        mem_mb=400,
+        runtime=30,
+    params:
+        tracks=lambda wildcards: [
+            (row.source, row.track, row.path, float(row.offset_s))
+            for row in batch_rows(wildcards)
+        ],
+        labels=lambda wildcards: {
+            (row.source, row.track): row.label for row in batch_rows(wildcards)
+        },
+        control=lambda wildcards: variant(wildcards)["control"],
+        seed=config["seed"],
+        seconds=config["clip"]["seconds"],
+        sample_rate=config["clip"]["sample_rate"],
+        code=code("stages", "batches", "audio", "variants", "codec", "manipulations"),
+    run:
+        import json
+        from synthdetect.logs import log_batch
+        from synthdetect.stages import clip_batch
+        from synthdetect.variants import control_transform
+
+        profile = None
+        if input.profile:
+            profile = json.loads(Path(input.profile[0]).read_text())["kbps"]
+        transform = control_transform(
+            params.control, seed=params.seed, labels=params.labels, profile=profile
+        )
+        with log_batch(log[0], "clip", wildcards.batch, len(params.tracks)):
+            clip_batch(
+                params.tracks,
+                output[0],
+                seconds=params.seconds,
+                sample_rate=params.sample_rate,
+                transform=transform,
+            )
+
+
+rule manipulate:
+    input:
+        f"{RESULTS}/clips/{{batch}}",
+    output:
+        directory("{stem}/clips/{batch}"),
+    log:
+        "{stem}/logs/clip/{batch}.log",
+    wildcard_constraints:
+        stem=stem_pattern("robustness"),
+    group:
+        "pertrack"
+    resources:
+        mem_mb=600,
+        runtime=60,
+    params:
+        tracks=batch_tracks,
+        name=lambda wildcards: variant(wildcards)["name"],
+        spec=lambda wildcards: variant(wildcards)["spec"],
+        seed=config["seed"],
+        code=code("stages", "variants", "codec", "manipulations"),
+    run:
+        from synthdetect.logs import log_batch
+        from synthdetect.stages import manipulate_batch
+        from synthdetect.variants import manipulation_transform
+
+        transform = manipulation_transform(
+            params.name, params.spec, seed=params.seed
+        )
+        with log_batch(log[0], params.name, wildcards.batch, len(params.tracks)):
+            manipulate_batch(
+                params.tracks, input[0], output[0], transform=transform
             )

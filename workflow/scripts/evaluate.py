@@ -1,6 +1,6 @@
 """Score a trained model on every split; metrics on the test split only."""
 
-from synthdetect.experiment import evaluate, feature_splits, image_splits
+from synthdetect.experiment import evaluate, feature_splits, image_splits, select_sources
 from synthdetect.logs import setup_logging
 
 setup_logging(snakemake.log[0])
@@ -10,6 +10,7 @@ if hasattr(inp, "features"):
     data = feature_splits(inp.manifest, inp.features)
 else:
     data = image_splits(inp.manifest, {s: inp[s] for s in ("train", "val", "test")})
+data = select_sources(data, **snakemake.params.sources)
 evaluate(
     name,
     inp.model,

@@ -13,7 +13,10 @@ from synthdetect.stages import HISTOGRAM_SUFFIX
 setup_logging(snakemake.log[0])
 p = snakemake.params
 cfg = p.features
-order = pd.read_parquet(snakemake.input.manifest, columns=["source", "track"])
+order = pd.read_parquet(snakemake.input.manifest, columns=["source", "track", "split"])
+if p.split:  # a robustness manipulation covers the test split only
+    order = order[order.split == p.split]
+order = order[["source", "track"]].reset_index(drop=True)
 paths = [
     track_file(p.root, s, t, p.batches, HISTOGRAM_SUFFIX)
     for s, t in zip(order.source, order.track, strict=True)

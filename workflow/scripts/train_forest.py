@@ -1,10 +1,11 @@
 """Random Forest on a histogram feature set."""
 
-from synthdetect.experiment import feature_splits, fit_forest
+from synthdetect.experiment import feature_splits, fit_forest, select_sources
 from synthdetect.logs import setup_logging
 
 setup_logging(snakemake.log[0])
-data = feature_splits(snakemake.input.manifest, snakemake.input.features)
+sources = snakemake.params.sources
+data = select_sources(feature_splits(snakemake.input.manifest, snakemake.input.features), **sources)
 fit_forest(
     data,
     snakemake.output.model,

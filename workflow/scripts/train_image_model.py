@@ -1,6 +1,6 @@
 """The paper's CNN or frozen ResNet18 on the spectrogram images."""
 
-from synthdetect.experiment import fit_network, image_splits
+from synthdetect.experiment import fit_network, image_splits, select_sources
 from synthdetect.logs import setup_logging
 
 setup_logging(snakemake.log[0])
@@ -8,7 +8,7 @@ p = snakemake.params
 inp = snakemake.input
 fit_network(
     snakemake.wildcards.net,
-    image_splits(inp.manifest, {"train": inp.train, "val": inp.val}),
+    select_sources(image_splits(inp.manifest, {"train": inp.train, "val": inp.val}), **p.sources),
     snakemake.output.model,
     snakemake.output.history,
     snakemake.output.curve,

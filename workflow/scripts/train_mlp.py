@@ -1,13 +1,13 @@
 """Three-layer MLP on a histogram feature set."""
 
-from synthdetect.experiment import feature_splits, fit_network
+from synthdetect.experiment import feature_splits, fit_network, select_sources
 from synthdetect.logs import setup_logging
 
 setup_logging(snakemake.log[0])
 p = snakemake.params
 fit_network(
     f"mlp_{snakemake.wildcards.feat}",
-    feature_splits(snakemake.input.manifest, snakemake.input.features),
+    select_sources(feature_splits(snakemake.input.manifest, snakemake.input.features), **p.sources),
     snakemake.output.model,
     snakemake.output.history,
     snakemake.output.curve,

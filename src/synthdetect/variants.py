@@ -1,0 +1,85 @@
+"""Variants of the experiment: the same tracks seen through a change, to know what a
+score rests on.
+
+- A **control** changes every clip before any feature is taken and retrains the models
+  (``codec_match``: the AI class re-encoded as MP3 at bitrates drawn from the human
+  class's, as Afchar et al. did, so that the codec no longer tells the classes apart;
+  ``lowpass``: both classes band-limited). The change is applied to the decoded window at
+  the file's own rate, where a codec would have been applied, then the clip is resampled.
+- A **robustness** variant manipulates the test clips only (re-encoding, pitch, tempo,
+  noise, low-pass, EQ tilt) and scores the models trained on the originals.
+- A **cross-source** setting reuses the features and retrains on some sources, then tests
+  on others.
+
+A transform is a function ``(source, track, y, sample_rate) -> y`` (mono float32, same
+length); every random choice in it is seeded per track.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+
+import numpy as np
+
+from synthdetect import codec
+from synthdetect.manipulations import parse_manipulation, track_seed
+
+Transform = Callable[[str, str, np.ndarray, int], np.ndarray]
+
+__all__ = ["Transform", "control_transform", "manipulation_transform", "mp3_kbps_for_rate"]
+
+_MPEG1 = (32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320)
+_MPEG2 = (8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160)
+_MPEG25 = (8, 16, 24, 32, 40, 48, 56, 64)
+
+
+def mp3_kbps_for_rate(kbps: int, sample_rate: int) -> int:
+    """The highest Layer III bitrate at or below ``kbps`` that ``sample_rate`` allows.
+
+    A human MP3 at 320 kbps and 44.1 kHz cannot be matched at 22.05 kHz, where MPEG-2
+    stops at 160 kbps; the AI track then gets that rate's best.
+    """
+    allowed = _MPEG1 if sample_rate >= 32000 else _MPEG2 if sample_rate >= 16000 else _MPEG25
+    below = [k for k in allowed if k <= kbps]
+    return below[-1] if below else allowed[0]
+
+
+def control_transform(
+    control: Mapping,
+    *,
+    seed: int,
+    labels: Mapping[tuple[str, str], str],
+    profile: Sequence[int] | None = None,
+) -> Transform:
+    """The transform of a control: ``{"kind": "codec_match"}`` or ``{"kind": "lowpass",
+    "hz": ...}``. ``labels`` maps (source, track) to its class; ``profile`` is the human
+    class's MP3 bitrates (:func:`synthdetect.codec.bitrate_profile`)."""
+    kind = control["kind"]
+    if kind == "lowpass":
+        hz = float(control["hz"])
+        return lambda source, track, y, sr: codec.lowpass(y, sr, hz)
+    if kind == "codec_match":
+        if not profile:
+            raise ValueError(
+                "controls.codec_match: the human class has no MP3 track to take bitrates "
+                "from; switch the control off or add lossy human sources"
+            )
+
+        def match(source: str, track: str, y: np.ndarray, sr: int) -> np.ndarray:
+            if labels[(source, track)] != "ai":
+                return y
+            kbps = codec.assign_bitrate(profile, seed, source, track)
+            return codec.mp3_roundtrip(y, sr, mp3_kbps_for_rate(kbps, sr))
+
+        return match
+    raise ValueError(f"controls: unknown control kind {kind!r} (codec_match or lowpass)")
+
+
+def manipulation_transform(name: str, spec: Mapping, *, seed: int) -> Transform:
+    """The transform of the robustness manipulation ``name`` (seeded per track)."""
+    manipulation = parse_manipulation(name, spec)
+
+    def apply(source: str, track: str, y: np.ndarray, sr: int) -> np.ndarray:
+        return manipulation.apply(y, sr, seed=track_seed(seed, source, track, name))
+
+    return apply

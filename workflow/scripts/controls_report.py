@@ -1,0 +1,23 @@
+"""Table 1 without and with each codec control, side by side."""
+
+import json
+import logging
+
+from synthdetect.logs import setup_logging
+from synthdetect.robustness import controls_table, flat_markdown
+
+setup_logging(snakemake.log[0])
+metrics = {}
+for key, path in snakemake.input.items():
+    variant, _, model = key.partition("::")
+    with open(path) as f:
+        metrics.setdefault(variant, {})[model] = json.load(f)
+table = controls_table(metrics)
+table.to_csv(snakemake.output.csv, float_format="%.4f")
+described = {"table1": "no control", **{k: str(v) for k, v in snakemake.params.controls.items()}}
+caption = "Test-split metrics without and with each control: " + "; ".join(
+    f"{k} = {v}" for k, v in described.items()
+)
+with open(snakemake.output.md, "w") as f:
+    f.write(flat_markdown(table, caption=caption))
+logging.info("controls\n%s", table.round(3).to_string())

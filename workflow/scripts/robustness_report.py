@@ -1,0 +1,25 @@
+"""The robustness table (model x manipulation) and its accuracy heatmap."""
+
+import logging
+
+import pandas as pd
+
+from synthdetect.logs import setup_logging
+from synthdetect.robustness import (
+    ROBUSTNESS_METRICS,
+    flat_markdown,
+    plot_heatmap,
+    robustness_table,
+)
+
+setup_logging(snakemake.log[0])
+scores = pd.concat([pd.read_parquet(p) for p in snakemake.input], ignore_index=True)
+scores.to_csv(snakemake.output.csv, index=False, float_format="%.4f")
+n_test = int(scores.n_test.iloc[0])
+with open(snakemake.output.md, "w") as f:
+    for metric in ROBUSTNESS_METRICS:
+        caption = f"Robustness: test-split {metric} ({n_test} tracks) per manipulation"
+        f.write(flat_markdown(robustness_table(scores, metric), caption=caption) + "\n")
+accuracy = robustness_table(scores, "accuracy")
+plot_heatmap(accuracy, snakemake.output.heatmap, f"Test accuracy under manipulation (n={n_test})")
+logging.info("accuracy\n%s", accuracy.round(3).to_string())
