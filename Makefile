@@ -4,9 +4,9 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 CORES  ?= $(shell nproc)
-APT_PACKAGES := singularity-music warzone2100-music
-# the tests also render with a second General MIDI soundfont
-TEST_APT_PACKAGES := $(APT_PACKAGES) fluid-soundfont-gm
+# human music, and a second General MIDI soundfont for the demo's second AI renderer
+APT_PACKAGES := singularity-music warzone2100-music fluid-soundfont-gm
+TEST_APT_PACKAGES := $(APT_PACKAGES)
 STAMP  := $(VENV)/.installed
 
 .PHONY: demo test lint venv apt report clean-demo
@@ -40,6 +40,7 @@ demo: venv apt
 	@echo
 	@cat results/demo/report/table1.md
 	@echo
+	@for r in controls robustness cross_source; do cat results/demo/report/$$r.md; echo; done
 	@echo "Table 1: results/demo/report/table1.csv (and table1.md)"
 	@echo "HTML report: results/demo/report/report.html"
 

@@ -8,7 +8,7 @@ one process on one core (BLAS/OpenMP threads set to 1 before numpy is imported):
 1. **floor**: decoding the window only (``soundfile.read(start=, stop=)``): what any
    implementation has to pay;
 2. **ours**: the workflow's per-track jobs, i.e. the very functions the ``run:`` blocks of
-   ``workflow/rules/tracks.smk`` call (:mod:`synthdetect.stages`: clip FLAC ->
+   ``workflow/rules/tracks.smk`` call (:mod:`synthdetect.stages`: clip WAV ->
    spectrogram PNG -> histogram parquet, every file written and read back), with the
    config schema's defaults;
 3. **reference**: the notebook-style implementation in ``bench/reference.py``
@@ -144,7 +144,7 @@ def floor(path: str, offset_s: float, clip_s: float) -> np.ndarray:
 
 def ours(path: str, offset_s: float, work: Path, name: str, params: dict) -> None:
     """The workflow's three per-track jobs, as tracks.smk runs them."""
-    clip = work / "clips" / f"{name}.flac"
+    clip = work / "clips" / f"{name}.wav"
     png = work / "spectrograms" / f"{name}.png"
     out = work / "histograms" / f"{name}.parquet"
     clip_track(
@@ -196,7 +196,7 @@ def breakdown(tracks, work: Path, params: dict, clock: Clock) -> None:
     c, s, f = params["clip"], params["spectrogram"], params["features"]
     stft_keys = {k: s[k] for k in ("n_fft", "hop_length") if k in s}
     for i, (path, offset) in enumerate(tracks):
-        clip = work / "bd" / f"t{i}.flac"
+        clip = work / "bd" / f"t{i}.wav"
         png = work / "bd" / f"t{i}.png"
         out = work / "bd" / f"t{i}.parquet"
         box: dict = {}
@@ -260,8 +260,8 @@ def breakdown(tracks, work: Path, params: dict, clock: Clock) -> None:
             ("clip: decode window", decode),
             ("clip: downmix", downmix),
             ("clip: resample (soxr_hq)", resample),
-            ("clip: FLAC write", write_clip),
-            ("spectrogram: FLAC read", read_clip),
+            ("clip: WAV write", write_clip),
+            ("spectrogram: WAV read", read_clip),
             ("spectrogram: STFT |X|", stft),
             ("spectrogram: dB", db),
             ("spectrogram: index image", render),
@@ -295,9 +295,9 @@ from synthdetect.stages import clip_track, spectrogram_track, histogram_track
 args = json.loads(sys.argv[1])
 imports_kb = hwm_kb()
 work, p = Path(args["work"]), args["params"]
-clip_track(args["path"], work / "m.flac", offset_s=args["offset"],
+clip_track(args["path"], work / "m.wav", offset_s=args["offset"],
            seconds=p["clip"]["seconds"], sample_rate=p["clip"]["sample_rate"])
-spectrogram_track(work / "m.flac", work / "m.png", spectrogram=p["spectrogram"])
+spectrogram_track(work / "m.wav", work / "m.png", spectrogram=p["spectrogram"])
 histogram_track(work / "m.png", work / "m.parquet", source="b", track="m",
                 features=p["features"])
 print(json.dumps({"imports_kb": imports_kb, "peak_kb": hwm_kb()}))

@@ -11,11 +11,12 @@ ROOT = Path(__file__).resolve().parents[1]
 TRACKS_SMK = ROOT / "workflow" / "rules" / "tracks.smk"
 BENCH = ROOT / "bench" / "preprocess.py"
 
-#: rule in tracks.smk -> the stage function its run: block calls
+#: rule in tracks.smk -> the batch function its run: block calls, and the per-track
+#: stage function (what the bench times) that one calls for each track of the bucket
 STAGE_OF_RULE = {
-    "clip": "clip_track",
-    "spectrogram": "spectrogram_track",
-    "histograms": "histogram_track",
+    "clip": ("clip_batch", "clip_track"),
+    "spectrogram": ("spectrogram_batch", "spectrogram_track"),
+    "histograms": ("histogram_batch", "histogram_track"),
 }
 
 LAST_LINE = re.compile(
@@ -43,9 +44,21 @@ def run_blocks(text: str) -> dict[str, str]:
     return blocks
 
 
+def _calls(tree) -> list[str]:
+    return [
+        node.func.id
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+    ]
+
+
 def test_tracks_smk_run_blocks_call_the_stage_functions():
+    import inspect
+
+    from synthdetect import stages
+
     blocks = run_blocks(TRACKS_SMK.read_text())
-    for rule, fn in STAGE_OF_RULE.items():
+    for rule, (batch_fn, track_fn) in STAGE_OF_RULE.items():
         tree = ast.parse(blocks[rule])
         imports = {
             (node.module, alias.name)
@@ -53,13 +66,11 @@ def test_tracks_smk_run_blocks_call_the_stage_functions():
             if isinstance(node, ast.ImportFrom)
             for alias in node.names
         }
-        calls = [
-            node.func.id
-            for node in ast.walk(tree)
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
-        ]
-        assert imports == {("synthdetect.stages", fn)}, (rule, imports)
-        assert calls == [fn], (rule, calls)
+        assert ("synthdetect.stages", batch_fn) in imports, (rule, imports)
+        assert {m for m, _ in imports} <= {"synthdetect.stages", "synthdetect.logs"}
+        assert batch_fn in _calls(tree), rule
+        batch_tree = ast.parse(inspect.getsource(getattr(stages, batch_fn)))
+        assert track_fn in _calls(batch_tree), (batch_fn, track_fn)
 
 
 _IDENTITY = r"""

@@ -55,14 +55,14 @@ def stereo_source(path, seconds=40.0, sr=44100):
 def track(tmp_path_factory):
     d = tmp_path_factory.mktemp("stages")
     src = stereo_source(d / "song.flac")
-    clip_track(src, d / "clip.flac", offset_s=3.25, seconds=30.0, sample_rate=SR)
-    spectrogram_track(d / "clip.flac", d / "spec.png", spectrogram=SPEC)
+    clip_track(src, d / "clip.wav", offset_s=3.25, seconds=30.0, sample_rate=SR)
+    spectrogram_track(d / "clip.wav", d / "spec.png", spectrogram=SPEC)
     histogram_track(d / "spec.png", d / "hist.parquet", source="s", track="t", features=FEATURES)
     return d
 
 
 def test_stages_write_what_the_library_computes(track):
-    y, sr = audio.read_clip(track / "clip.flac")
+    y, sr = audio.read_clip(track / "clip.wav")
     want = audio.read_window(track / "song.flac", 3.25, 30.0, samplerate=SR)
     assert sr == SR and y.shape == (30 * SR,)
     np.testing.assert_array_equal(y, audio.quantise_pcm16(want) / np.float32(32768))
@@ -80,18 +80,19 @@ def test_stages_write_what_the_library_computes(track):
 def test_pinned_bytes(track):
     """Regression pins of the stage outputs for a fixed generated track.
 
-    The clip's bytes are those the code wrote before the speed work. The PNG is new (a
-    palette PNG; it was RGB): its pixels decode to what the RGB PNG held. If only the
+    The clip is a 16-bit WAV now (it was FLAC, pinned 7658529e7be7f205): its samples
+    (the PCM pin) are those the FLAC held. The PNG is a palette PNG (it was RGB): its
+    pixels decode to what the RGB PNG held. If only the
     PNG file pin breaks, zlib or Pillow changed the encoding; if the pixel pin breaks,
     the spectrogram itself changed.
     """
-    clip = (track / "clip.flac").read_bytes()
-    pcm = sf.read(track / "clip.flac", dtype="int16")[0].tobytes()
+    clip = (track / "clip.wav").read_bytes()
+    pcm = sf.read(track / "clip.wav", dtype="int16")[0].tobytes()
     png = (track / "spec.png").read_bytes()
     pixels = spectrogram.load_png(track / "spec.png").tobytes()
     assert sha(pcm) == "97e05d8cfd7feafc"
     assert sha(pixels) == "3cd9cb2e682b641f"
-    assert sha(clip) == "7658529e7be7f205"
+    assert sha(clip) == "e42c9aa80407e98d"  # FLAC before: 7658529e7be7f205
     assert sha(png) == "e798d71aa0cc6133"  # RGB PNG before: d0af48f7a26b5498
 
 

@@ -92,11 +92,11 @@ def test_manipulated_clips_are_the_test_split_only(run):
     manifest = pd.read_parquet(res / "manifest.parquet")
     test = manifest[manifest.split == "test"]
     for name in MANIPULATIONS:
-        clips = sorted((res / "robustness" / name / "clips").rglob("*.flac"))
+        clips = sorted((res / "robustness" / name / "clips").rglob("*.wav"))
         assert len(clips) == len(test), name
     # the noise is really there, and differs from the original clip
     row = test.iloc[0]
-    args = (row.source, row.track, TINY["batches"], ".flac")
+    args = (row.source, row.track, TINY["batches"], ".wav")
     original, _ = sf.read(track_file(res / "clips", *args))
     noisy, _ = sf.read(track_file(res / "robustness/noise_10db/clips", *args))
     snr = 10 * np.log10(np.mean(original**2) / np.mean((noisy - original) ** 2))
@@ -110,7 +110,7 @@ def test_codec_match_reencodes_the_ai_class_only(run):
     human_paths = manifest[manifest.label == "human"].path
     assert sorted(profile["kbps"]) == sorted(estimate_bitrate_kbps(run / p) for p in human_paths)
     for row in manifest.itertuples():
-        args = (row.source, row.track, TINY["batches"], ".flac")
+        args = (row.source, row.track, TINY["batches"], ".wav")
         base = track_file(res / "clips", *args).read_bytes()
         matched = track_file(res / "controls/codec_match/clips", *args).read_bytes()
         if row.label == "human":
@@ -125,7 +125,7 @@ def test_lowpass_control_band_limits_both_classes(run):
     for row in manifest.groupby("label").head(1).itertuples():
         y, sr = sf.read(
             track_file(
-                res / "controls/lowpass/clips", row.source, row.track, TINY["batches"], ".flac"
+                res / "controls/lowpass/clips", row.source, row.track, TINY["batches"], ".wav"
             )
         )
         power = np.abs(np.fft.rfft(y)) ** 2

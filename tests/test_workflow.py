@@ -118,7 +118,7 @@ def test_adding_tracks_reruns_only_their_buckets(run, tmp_path):
     touched = {batch_of(s, t, TINY["batches"]) for s, t in new}
     assert touched < buckets(work), "pick N so that some bucket holds no new track"
     clips = work / "results/clips"
-    before = {p: p.stat().st_mtime_ns for p in clips.rglob("*.flac")}
+    before = {p: p.stat().st_mtime_ns for p in clips.rglob("*.wav")}
     pngs = {p.relative_to(work): p.read_bytes() for p in work.glob("results/spectrograms/*/*/*")}
     write_corpus(work / "corpus", 1, start=N)
     # the per-track stage and its fan-in; models would rerun too (new manifest), slowly

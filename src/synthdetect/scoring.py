@@ -2,7 +2,7 @@
 
 Each window goes through exactly the workflow's per-track functions with the bundle's
 parameters: the clip stage (:func:`synthdetect.audio.make_clip`: the window, mono,
-resampled to the configured rate, written as 16-bit FLAC and read back with
+resampled to the configured rate, written as a 16-bit WAV and read back with
 :func:`~synthdetect.audio.read_clip`), the spectrogram stage
 (:func:`~synthdetect.spectrogram.spectrogram_image`) and, for the histogram models, the
 histogram stage and the feature normalisation (:func:`~synthdetect.features.track_histograms`,
@@ -174,8 +174,8 @@ class Scorer:
     # -- the workflow's stages, in memory ------------------------------------------
 
     def clip(self, path: str | os.PathLike, start_s: float) -> np.ndarray:
-        """The clip stage for one window: the same function, a scratch FLAC, read back."""
-        scratch = Path(self._tmp.name) / "clip.flac"
+        """The clip stage for one window: the same function, a scratch WAV, read back."""
+        scratch = Path(self._tmp.name) / "clip.wav"
         make_clip(
             path, scratch, offset_s=start_s, seconds=self.seconds, samplerate=self.sample_rate
         )

@@ -40,7 +40,7 @@ __all__ = [
 ]
 
 #: File name endings of each stage's per-track files.
-CLIP_SUFFIX = ".flac"
+CLIP_SUFFIX = ".wav"
 PNG_SUFFIX = ".png"
 HISTOGRAM_SUFFIX = ".parquet"
 
@@ -59,7 +59,7 @@ def clip_track(
     transform: Callable[[np.ndarray, int], np.ndarray] | None = None,
 ) -> None:
     """The clip stage: ``seconds`` of ``audio`` from ``offset_s``, mono, at ``sample_rate``,
-    as 16-bit FLAC (:func:`synthdetect.audio.make_clip`).
+    as 16-bit WAV (:func:`synthdetect.audio.make_clip`).
 
     ``transform`` (a control, :mod:`synthdetect.variants`) sees the window at the file's
     own rate, before resampling, where a codec would have been applied.
@@ -115,7 +115,7 @@ def clip_batch(
     transform: Transform | None = None,
 ) -> int:
     """:func:`clip_track` for each ``(source, track, audio path, offset_s)`` of a bucket,
-    into ``out_dir/<source>/<track>.flac``. Returns the number of tracks."""
+    into ``out_dir/<source>/<track>.wav``. Returns the number of tracks."""
     out = Path(out_dir)
 
     def one(source, track, audio, offset_s):
