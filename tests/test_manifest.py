@@ -42,6 +42,19 @@ def test_split_keeps_recordings_together_and_is_stratified():
         assert abs(share["train"] - 0.7) < 0.03 and abs(share["test"] - 0.2) < 0.03
 
 
+def test_every_source_gets_its_share_of_each_split():
+    """Two AI sources (say two renderers): a cross-source test needs test tracks of each."""
+    tracks = pd.concat(
+        [candidates(20, "human", "h"), candidates(10, "ai", "a1"), candidates(10, "ai", "a2")],
+        ignore_index=True,
+    )
+    tracks["recording"] = tracks.source + ":" + tracks.recording
+    split = assign_splits(tracks, {"train": 0.7, "val": 0.1, "test": 0.2}, seed=0)
+    for source, n in (("h", 20), ("a1", 10), ("a2", 10)):
+        counts = split[tracks.source == source].value_counts()
+        assert counts["test"] == round(0.2 * n) and counts["val"] == round(0.1 * n), source
+
+
 def test_manifest_is_seeded_and_stable_when_tracks_are_added():
     h, a = candidates(50, "human", "h"), candidates(50, "ai", "a")
     kw = dict(seed=3, clip_s=30.0, split={"train": 0.7, "val": 0.1, "test": 0.2}, prober=ok_probe)

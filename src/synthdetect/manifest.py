@@ -141,14 +141,19 @@ def select_tracks(
 
 
 def assign_splits(tracks: pd.DataFrame, fractions: dict[str, float], seed: int) -> pd.Series:
-    """Split by recording, stratified by label, seeded: no recording in two splits.
+    """Split by recording, stratified by label and source, seeded: no recording in two
+    splits.
 
-    Within each label, recordings are ordered by a seeded per-recording key and cut at the
-    cumulative clip counts closest to the requested fractions (test first, then val).
+    Within each (label, source), recordings are ordered by a seeded per-recording key and
+    cut at the cumulative clip counts closest to the requested fractions (test first,
+    then val). Stratifying by source too gives every source its share of each split, so
+    a cross-source setting always has test tracks of every source (with one source per
+    label, as in the paper, this is the same split as by label alone).
     """
     total = sum(fractions.values())
     split = pd.Series(index=tracks.index, dtype=object)
-    for _, group in tracks.groupby("label", sort=True):
+    keys = ["label", "source"] if "source" in tracks else ["label"]
+    for _, group in tracks.groupby(keys, sort=True):
         recs = group.groupby("recording").size()
         order = sorted(recs.index, key=lambda r: (track_key(seed, "split", str(r)), str(r)))
         counts = recs.loc[order].to_numpy()
