@@ -47,7 +47,7 @@ rule clip:
 
 rule spectrogram:
     input:
-        f"{RESULTS}/clips/{{batch}}",
+        bucket_folder(f"{RESULTS}/clips/{{batch}}"),
     output:
         directory(f"{RESULTS}/spectrograms/{{batch}}"),
     log:
@@ -73,7 +73,7 @@ rule spectrogram:
 
 rule histograms:
     input:
-        f"{RESULTS}/spectrograms/{{batch}}",
+        bucket_folder(f"{RESULTS}/spectrograms/{{batch}}"),
     output:
         directory(f"{RESULTS}/histograms/{{batch}}"),
     log:
