@@ -17,9 +17,10 @@ with SLURM jobid" lines. Skipped only when the test cluster cannot be set up her
 root and SLURM missing, no apt, a foreign /etc/slurm/slurm.conf); every command has a
 timeout, and on a timeout the run's SLURM jobs are cancelled.
 
-Wall time: ~1.5-2 min on a 2-core machine. Most of it is the plugin's status polling
-(first check after --slurm-init-seconds-before-status-checks, then 10 s later each time
-nothing finished: 2, 14, 36, 68 s after a submission) and the Snakemake starts inside
+Wall time: the runs took 90 s and 134 s on a shared 2-core machine (load 2-4). Most of
+it is the plugin's status polling (first check after
+--slurm-init-seconds-before-status-checks, then 10 s later each time nothing finished:
+2, 14, 36, 68 s after a submission) and the Snakemake starts inside
 the bucket jobs (`srun` + a fresh Snakemake per stage; the test prints the figure).
 ``--cores 1`` makes every job ask for one CPU, so that pairs of jobs (candidates,
 buckets, forests, evaluations) run side by side on the 2-CPU test node.
