@@ -2,7 +2,8 @@
 
 Builds a synthetic project per size: two folder sources of empty audio files, their
 candidate tables and a manifest written as if the checkpoint had run, so the DAG holds
-every per-track job (3 per track) plus the fan-ins and models. Times
+every per-track job (3 per bucket of tracks: config ``batches``, default 64, so the
+count no longer grows with the tracks) plus the fan-ins and models. Times
 ``snakemake -n --quiet`` -- DAG building, which also precedes every real run (with
 ``--quiet``'s default ``progress rules``, a dry run stops after the DAG, before simulating
 the schedule) -- and its peak memory (the child's own max RSS, from wait4). ``--full``

@@ -4,12 +4,13 @@ Generates N tracks (half OGG "human", half FLAC "ai", 30-35 s each) in a tempora
 folder, builds the manifest with the real CLI (untimed), then times
 
 (a) ``snakemake --cores C`` making every track's clip, spectrogram PNG and histogram
-    file plus the fan-in ``results/features/color.parquet``, through the real CLI with
-    the workflow's default profile (``force-use-threads``, greedy scheduler), and
+    file (one job per bucket of tracks and stage, config ``batches``, default 64) plus
+    the fan-in ``results/features/color.parquet``, through the real CLI with the
+    workflow's default profile (``force-use-threads``, greedy scheduler), and
 (b) the same work as one plain Python loop in a fresh interpreter (its start and
     imports included, as Snakemake's are): the library calls of the ``run:`` blocks in
-    workflow/rules/tracks.smk (synthdetect.stages) for every track, then
-    workflow/scripts/features.py itself.
+    workflow/rules/tracks.smk (synthdetect.stages' ``*_batch`` functions) for every
+    bucket, then workflow/scripts/features.py itself.
 
 Both write into the same project (the loop under ``results-loop/``) with the same
 resolved config and manifest, and the bench checks that both produced identical PNG
@@ -180,29 +181,32 @@ def loop(root: Path, spec_path: Path) -> None:
     """The per-track work and the fan-in as one plain loop (runs in a fresh interpreter)."""
     import pandas as pd
 
-    from synthdetect.stages import clip_track, histogram_track, spectrogram_track
+    from synthdetect.batches import batch_of
+    from synthdetect.stages import clip_batch, histogram_batch, spectrogram_batch
 
     config = json.loads(spec_path.read_text())
     out = root / LOOP_RESULTS
     manifest = pd.read_parquet(root / "results" / "manifest.parquet")
     clip, spec, feats = config["clip"], config["spectrogram"], config["features"]
+    n_batches = config["batches"]
+    buckets: dict[str, list] = {}  # as workflow/rules/common.smk groups the manifest
+    for row in manifest.itertuples(index=False):
+        buckets.setdefault(batch_of(row.source, row.track, n_batches), []).append(row)
     histograms = []
-    for source, track, path, offset_s in zip(
-        manifest.source, manifest.track, manifest.path, manifest.offset_s, strict=True
-    ):
-        clip_path = out / "clips" / source / f"{track}.flac"
-        png_path = out / "spectrograms" / source / f"{track}.png"
-        hist_path = out / "histograms" / source / f"{track}.parquet"
-        clip_track(  # rule clip
-            root / path,
-            clip_path,
-            offset_s=float(offset_s),
+    for batch, rows in sorted(buckets.items()):
+        tracks = [(row.source, row.track) for row in rows]
+        clips = out / "clips" / batch
+        pngs = out / "spectrograms" / batch
+        hists = out / "histograms" / batch
+        clip_batch(  # rule clip
+            [(r.source, r.track, str(root / r.path), float(r.offset_s)) for r in rows],
+            clips,
             seconds=clip["seconds"],
             sample_rate=clip["sample_rate"],
         )
-        spectrogram_track(clip_path, png_path, spectrogram=spec)  # rule spectrogram
-        histogram_track(png_path, hist_path, source=source, track=track, features=feats)
-        histograms.append(str(hist_path))
+        spectrogram_batch(tracks, clips, pngs, spectrogram=spec)  # rule spectrogram
+        histogram_batch(tracks, pngs, hists, features=feats)  # rule histograms
+        histograms.append(str(hists))
     # rule features: its very script
     features = out / "features"
     job = _Names(
@@ -214,7 +218,7 @@ def loop(root: Path, spec_path: Path) -> None:
             deriv=str(features / "deriv.parquet"),
             raw=str(features / "raw.parquet"),
         ),
-        params=_Names(features=feats),
+        params=_Names(features=feats, root=str(out / "histograms"), batches=n_batches),
         log=_Names([str(out / "logs" / "features.log")]),
     )
     features.mkdir(parents=True, exist_ok=True)

@@ -1,13 +1,15 @@
 """The real workflow on a one-node SLURM cluster, checked against a local run.
 
-A tiny generated corpus (3 tracks per class, workflow_helpers.TINY settings, only the
-two random forests) runs through ``snakemake --executor slurm --profile
+A tiny generated corpus (3 tracks per class, workflow_helpers.TINY settings: 4 buckets,
+only the two random forests) runs through ``snakemake --executor slurm --profile
 workflow/profiles/slurm`` and, at the same time, locally with the default profile. The
-SLURM run must make the same files with the same contents (clips, spectrogram PNG bytes,
-histograms, feature tables, manifest, predictions, metrics JSON), and the per-track jobs
-(group ``pertrack``) must reach SLURM batched: 18 per-track Snakemake jobs as 2 group
-jobs of 3 tracks (``--group-components pertrack=3`` here, so that two run side by side),
-each asking for one CPU as the profile arranges; 10 SLURM jobs for 26 Snakemake jobs.
+SLURM run must make the same files with the same contents (every track's clip,
+spectrogram PNG bytes and histograms in its bucket's folder, feature tables, manifest,
+predictions, metrics JSON), and the per-track stages (group ``pertrack``, one job per
+bucket and stage) must reach SLURM as one job per bucket, as the profile's
+``group-components: pertrack=1`` arranges: the 6 tracks fall into 2 buckets (b0, b2),
+so 6 bucket jobs go out as 2 SLURM jobs of 1 CPU each; 10 SLURM jobs for 14 Snakemake
+jobs (before buckets: 26 Snakemake jobs, 18 of them per-track).
 
 SLURM jobs are counted with squeue (no slurmdbd here: finished jobs stay visible for
 MinJobAge, see scripts/slurm/up.sh) and cross-checked against the plugin's "submitted
@@ -15,13 +17,13 @@ with SLURM jobid" lines. Skipped only when the test cluster cannot be set up her
 root and SLURM missing, no apt, a foreign /etc/slurm/slurm.conf); every command has a
 timeout, and on a timeout the run's SLURM jobs are cancelled.
 
-Wall time: ~2-3 min on a 2-core machine. Most of it is the plugin's status polling
-(first check after --slurm-init-seconds-before-status-checks, then 10 s later each time
-nothing finished: 2, 14, 36, 68 s after a submission) and the per-track group jobs, where
-the jobstep executor starts `srun` + a fresh Snakemake per track and per `run:` job, one
-after another (~10 s per track; the test prints the figure). ``--cores 1`` makes every
-job ask for one CPU, so that pairs of jobs (candidates, forests, evaluations, groups) run
-side by side on the 2-CPU test node instead of queueing.
+Wall time: the runs took 90 s and 134 s on a shared 2-core machine (load 2-4). Most of
+it is the plugin's status polling (first check after
+--slurm-init-seconds-before-status-checks, then 10 s later each time nothing finished:
+2, 14, 36, 68 s after a submission) and the Snakemake starts inside
+the bucket jobs (`srun` + a fresh Snakemake per stage; the test prints the figure).
+``--cores 1`` makes every job ask for one CPU, so that pairs of jobs (candidates,
+buckets, forests, evaluations) run side by side on the 2-CPU test node.
 """
 
 from __future__ import annotations
@@ -40,6 +42,9 @@ from audio_fixtures import write_corpus
 from slurm_cluster import REPO, SlurmCluster, slurm_cluster_fixture
 from workflow_helpers import SNAKEMAKE, TINY, folder_config, jobs_run, write_config
 
+from synthdetect.batches import batch_of, track_file
+from synthdetect.stages import CLIP_SUFFIX, HISTOGRAM_SUFFIX, PNG_SUFFIX
+
 pytestmark = [pytest.mark.slurm, pytest.mark.workflow, pytest.mark.xdist_group("slurm")]
 
 slurm = slurm_cluster_fixture()
@@ -49,15 +54,18 @@ SNAKEFILE = REPO / "workflow" / "Snakefile"
 N = 3  # tracks per class; with equal split fractions: one per class in each split
 MODELS = ["rf_deriv", "rf_color"]
 TARGETS = [f"results/metrics/{m}.json" for m in MODELS]
+BATCHES = TINY["batches"]
+# write_corpus names tracks human000.. and ai000..; their buckets (crc32 % 4): b0, b2
+TRACKS = [(s, f"{s}{i:03d}") for s in ("human", "ai") for i in range(N)]
+BUCKETS = sorted({batch_of(s, t, BATCHES) for s, t in TRACKS})
 # Snakemake jobs: candidates x2, manifest, features, train_forest x2, evaluate x2, and
-# clip, spectrogram, histograms per track. SLURM jobs: the same, with the per-track ones
-# as group jobs of GROUP_TRACKS tracks.
+# clip, spectrogram, histograms per bucket. SLURM jobs: the same, with each bucket's
+# three jobs as one group job (profile: group-components pertrack=1).
 PER_TRACK_RULES = ("clip", "spectrogram", "histograms")
 OTHER_JOBS = {"candidates": 2, "manifest": 1, "features": 1, "train_forest": 2, "evaluate": 2}
-SNAKEMAKE_JOBS = sum(OTHER_JOBS.values()) + len(PER_TRACK_RULES) * 2 * N
-GROUP_TRACKS = N
-GROUPS = 2 * N // GROUP_TRACKS
-SLURM_JOBS = sum(OTHER_JOBS.values()) + GROUPS
+SNAKEMAKE_JOBS = sum(OTHER_JOBS.values()) + len(PER_TRACK_RULES) * len(BUCKETS)
+SLURM_JOBS = sum(OTHER_JOBS.values()) + len(BUCKETS)
+GROUP_LIMIT_S = 3 * 10 * 60  # the profile's runtime, 10 min per stage, added up
 STATUS_INIT_S = "2"  # first squeue poll 2 s after a submission (plugin default 40 s)
 RUN_TIMEOUT_S = 600
 ENV = {"PYTHONHASHSEED": "0"}  # as workflow_helpers.snakemake: same hash order both runs
@@ -132,7 +140,7 @@ def _assert_same_outputs(local: Path, remote: Path) -> int:
     assert names == files(remote), sorted(names ^ files(remote))
     for rel in sorted(names):
         a, b = local / rel, remote / rel
-        if rel.suffix in {".png", ".flac"}:
+        if rel.suffix in {".png", ".wav"}:
             assert a.read_bytes() == b.read_bytes(), rel
         elif rel.suffix == ".parquet":
             pd.testing.assert_frame_equal(pd.read_parquet(a), pd.read_parquet(b), obj=str(rel))
@@ -140,11 +148,19 @@ def _assert_same_outputs(local: Path, remote: Path) -> int:
             assert json.loads(a.read_text()) == json.loads(b.read_text()), rel
     kinds = {rel.parts[1] for rel in names}
     assert {"clips", "spectrograms", "histograms", "features", "metrics"} <= kinds, kinds
-    assert len(list((remote / "results" / "spectrograms").rglob("*.png"))) == 2 * N
+    # every track's file of every stage, in its bucket's folder, and nothing else
+    for stage, suffix in (
+        ("clips", CLIP_SUFFIX),
+        ("spectrograms", PNG_SUFFIX),
+        ("histograms", HISTOGRAM_SUFFIX),
+    ):
+        root = remote / "results" / stage
+        want = {track_file(root, s, t, BATCHES, suffix) for s, t in TRACKS}
+        assert set(root.rglob(f"*{suffix}")) == want, stage
     return len(names)
 
 
-def test_slurm_run_equals_local_run_with_per_track_jobs_batched(
+def test_slurm_run_equals_local_run_with_one_job_per_bucket(
     slurm: SlurmCluster, project: Path, tmp_path: Path, capsys
 ):
     local, remote = tmp_path / "local", tmp_path / "slurm"
@@ -174,8 +190,6 @@ def test_slurm_run_equals_local_run_with_per_track_jobs_batched(
         STATUS_INIT_S,
         "--cores",
         "1",
-        "--group-components",
-        f"pertrack={GROUP_TRACKS}",
         *common,
     ]
     try:
@@ -208,9 +222,11 @@ def test_slurm_run_equals_local_run_with_per_track_jobs_batched(
     # the same files, the same bytes / tables / metrics
     n_files = _assert_same_outputs(local, remote)
 
-    # every Snakemake job ran, on SLURM, with the per-track ones batched into one job
+    # every Snakemake job ran, on SLURM, each bucket's three as one SLURM job
+    manifest = pd.read_parquet(remote / "results" / "manifest.parquet")
+    assert sorted(zip(manifest.source, manifest.track, strict=True)) == sorted(TRACKS)
     per_rule = jobs_run(log)
-    assert per_rule == {**OTHER_JOBS, **dict.fromkeys(PER_TRACK_RULES, 2 * N)}, per_rule
+    assert per_rule == {**OTHER_JOBS, **dict.fromkeys(PER_TRACK_RULES, len(BUCKETS))}, per_rule
     assert sum(per_rule.values()) == SNAKEMAKE_JOBS
     jobs = slurm.jobs(remote)
     assert {j["state"] for j in jobs} == {"COMPLETED"}, jobs
@@ -218,19 +234,19 @@ def test_slurm_run_equals_local_run_with_per_track_jobs_batched(
     assert submitted == {j["id"] for j in jobs}, (submitted, jobs)
     assert len(jobs) == SLURM_JOBS < SNAKEMAKE_JOBS, sorted(j["comment"] for j in jobs)
     groups = [j for j in jobs if "pertrack" in j["comment"]]
-    assert len(groups) == GROUPS, sorted(j["comment"] for j in jobs)
-    # the profile makes a group ask for one CPU, its members' runtimes added up
+    assert len(groups) == len(BUCKETS), sorted(j["comment"] for j in jobs)
+    # a bucket's chain asks for one CPU and its three stages' runtimes added up
     infos = [_job_info(slurm, g["id"]) for g in groups]
-    per_group_jobs = len(PER_TRACK_RULES) * GROUP_TRACKS
-    assert [i["cpus"] for i in infos] == [1] * GROUPS, infos
-    assert [i["limit_s"] for i in infos] == [60.0 * per_group_jobs] * GROUPS, infos
+    assert [i["cpus"] for i in infos] == [1] * len(BUCKETS), infos
+    assert [i["limit_s"] for i in infos] == [GROUP_LIMIT_S] * len(BUCKETS), infos
 
     run_s = [i["run_s"] for i in infos]
     with capsys.disabled():
         print(
             f"\n[slurm] {len(jobs)} SLURM jobs for {SNAKEMAKE_JOBS} Snakemake jobs; "
             f"{n_files} result files equal to the local run's; wall {wall:.0f}s "
-            f"(up.sh {slurm.up_seconds:.0f}s, {slurm.state}); per-track group jobs "
-            f"{' + '.join(f'{s:.0f}' for s in run_s)} s for {2 * N} tracks = "
-            f"{sum(run_s) / (2 * N):.1f} s/track, {sum(run_s) / (3 * 2 * N):.1f} s/job"
+            f"(up.sh {slurm.up_seconds:.0f}s, {slurm.state}); bucket jobs "
+            f"{' + '.join(f'{s:.0f}' for s in run_s)} s for {len(BUCKETS)} buckets of "
+            f"{len(TRACKS)} tracks = {sum(run_s) / len(BUCKETS):.1f} s/bucket, "
+            f"{sum(run_s) / (3 * len(BUCKETS)):.1f} s/stage job"
         )

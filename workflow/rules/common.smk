@@ -164,6 +164,21 @@ def batch_tracks(wildcards):
     ]
 
 
+def bucket_folder(pattern):
+    """An input function: the bucket's folder of the previous stage, once the manifest
+    checkpoint is known. A rule whose params read the manifest must depend on the
+    checkpoint through its input, or a job run on its own (a SLURM job, `--target-jobs`)
+    fails with "Rule parameter depends on checkpoint"."""
+
+    def folder(wildcards):
+        batch_rows(wildcards)
+        return pattern.format(
+            stem=getattr(wildcards, "stem", RESULTS), batch=wildcards.batch
+        )
+
+    return folder
+
+
 def per_batch(pattern, split=None):
     """An input function: ``pattern`` for every bucket holding a track of the manifest
     (or of one split, given here, as the `split` wildcard or by the stem's variant).

@@ -51,7 +51,7 @@ rule clip:
 
 rule spectrogram:
     input:
-        "{stem}/clips/{batch}",
+        bucket_folder("{stem}/clips/{batch}"),
     output:
         directory("{stem}/spectrograms/{batch}"),
     log:
@@ -77,7 +77,7 @@ rule spectrogram:
 
 rule histograms:
     input:
-        "{stem}/spectrograms/{batch}",
+        bucket_folder("{stem}/spectrograms/{batch}"),
     output:
         directory("{stem}/histograms/{batch}"),
     log:
@@ -174,7 +174,7 @@ rule control_clip:
 
 rule manipulate:
     input:
-        f"{RESULTS}/clips/{{batch}}",
+        bucket_folder(f"{RESULTS}/clips/{{batch}}"),
     output:
         directory("{stem}/clips/{batch}"),
     log:
