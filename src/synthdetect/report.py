@@ -37,8 +37,13 @@ def to_markdown(table: pd.DataFrame, digits: int = 3, caption: str = "") -> str:
     header = "| " + " | ".join([table.index.name or "", *table.columns]) + " |"
     rule = "| " + " | ".join(["---"] + ["---:"] * len(table.columns)) + " |"
     rows = [
-        "| " + " | ".join([str(idx), *(f"{v:.{digits}f}" for v in row)]) + " |"
+        "| " + " | ".join([str(idx), *(_cell(v, digits) for v in row)]) + " |"
         for idx, row in zip(table.index, table.to_numpy(), strict=True)
     ]
     text = "\n".join([header, rule, *rows]) + "\n"
     return f"{caption}\n\n{text}" if caption else text
+
+
+def _cell(value, digits: int) -> str:
+    """A number to ``digits`` places; a missing one (a model a variant did not run) as –."""
+    return "–" if value is None or value != value else f"{value:.{digits}f}"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import ExitStack
 from functools import partial
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from synthdetect.audio import (
 )
 from synthdetect.features import track_histograms
 from synthdetect.histogram_io import write_track_histograms
+from synthdetect.logs import log_batch
 from synthdetect.spectrogram import load_png, save_palette_png, spectrogram_index
 
 __all__ = [
@@ -95,15 +97,21 @@ def histogram_track(
     write_track_histograms(out, source, track, hists)
 
 
-def _run(tracks: Iterable, stage: str, work) -> int:
-    n = 0
-    for item in tracks:
-        try:
-            work(*item)
-        except Exception as exc:
-            raise RuntimeError(f"{stage} stage failed on track {item[0]}/{item[1]}: {exc}") from exc
-        n += 1
-    return n
+def _run(tracks: Iterable, stage: str, work, out_dir: PathLike, log: PathLike | None) -> int:
+    """Run ``work`` on each track of a bucket; name the track when one fails, and write
+    the bucket job's log (a thread of Snakemake's process: no logging reconfiguration)."""
+    tracks = list(tracks)
+    with ExitStack() as stack:
+        if log is not None:
+            stack.enter_context(log_batch(log, stage, Path(out_dir).name, len(tracks)))
+        for item in tracks:
+            try:
+                work(*item)
+            except Exception as exc:
+                raise RuntimeError(
+                    f"{stage} stage failed on track {item[0]}/{item[1]}: {exc}"
+                ) from exc
+    return len(tracks)
 
 
 def clip_batch(
@@ -113,6 +121,7 @@ def clip_batch(
     seconds: float,
     sample_rate: int,
     transform: Transform | None = None,
+    log: PathLike | None = None,
 ) -> int:
     """:func:`clip_track` for each ``(source, track, audio path, offset_s)`` of a bucket,
     into ``out_dir/<source>/<track>.wav``. Returns the number of tracks."""
@@ -128,7 +137,7 @@ def clip_batch(
             transform=None if transform is None else partial(transform, source, track),
         )
 
-    return _run(tracks, "clip", one)
+    return _run(tracks, "clip", one, out, log)
 
 
 def manipulate_batch(
@@ -137,6 +146,7 @@ def manipulate_batch(
     out_dir: PathLike,
     *,
     transform: Transform,
+    log: PathLike | None = None,
 ) -> int:
     """A robustness manipulation of each ``(source, track)`` clip of a bucket: a clip file
     again, so the spectrogram and histogram stages run on it unchanged."""
@@ -146,7 +156,7 @@ def manipulate_batch(
         y, sr = read_clip(clips / source / f"{track}{CLIP_SUFFIX}")
         write_clip(out / source / f"{track}{CLIP_SUFFIX}", transform(source, track, y, sr), sr)
 
-    return _run(tracks, "manipulate", one)
+    return _run(tracks, "manipulate", one, out, log)
 
 
 def spectrogram_batch(
@@ -155,6 +165,7 @@ def spectrogram_batch(
     out_dir: PathLike,
     *,
     spectrogram: Mapping,
+    log: PathLike | None = None,
 ) -> int:
     """:func:`spectrogram_track` for each ``(source, track)`` of a bucket."""
     clips, out = Path(clip_dir), Path(out_dir)
@@ -166,7 +177,7 @@ def spectrogram_batch(
             spectrogram=spectrogram,
         )
 
-    return _run(tracks, "spectrogram", one)
+    return _run(tracks, "spectrogram", one, out, log)
 
 
 def histogram_batch(
@@ -175,6 +186,7 @@ def histogram_batch(
     out_dir: PathLike,
     *,
     features: Mapping,
+    log: PathLike | None = None,
 ) -> int:
     """:func:`histogram_track` for each ``(source, track)`` of a bucket."""
     pngs, out = Path(png_dir), Path(out_dir)
@@ -188,4 +200,4 @@ def histogram_batch(
             features=features,
         )
 
-    return _run(tracks, "histograms", one)
+    return _run(tracks, "histograms", one, out, log)

@@ -26,7 +26,14 @@ from synthdetect.manipulations import parse_manipulation, track_seed
 
 Transform = Callable[[str, str, np.ndarray, int], np.ndarray]
 
-__all__ = ["Transform", "control_transform", "manipulation_transform", "mp3_kbps_for_rate"]
+__all__ = [
+    "Transform",
+    "control_clip_batch",
+    "control_transform",
+    "manipulation_batch",
+    "manipulation_transform",
+    "mp3_kbps_for_rate",
+]
 
 _MPEG1 = (32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320)
 _MPEG2 = (8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160)
@@ -83,3 +90,48 @@ def manipulation_transform(name: str, spec: Mapping, *, seed: int) -> Transform:
         return manipulation.apply(y, sr, seed=track_seed(seed, source, track, name))
 
     return apply
+
+
+def control_clip_batch(
+    tracks: Sequence[tuple[str, str, str, float]],
+    out_dir,
+    *,
+    control: Mapping,
+    labels: Mapping[tuple[str, str], str],
+    profile_path=None,
+    seed: int,
+    seconds: float,
+    sample_rate: int,
+    log=None,
+) -> int:
+    """The clip stage of a control for one bucket (``profile_path``: the human class's
+    bitrates, ``{"kbps": [...]}``, for codec_match)."""
+    import json
+
+    from synthdetect.stages import clip_batch
+
+    profile = None
+    if profile_path:
+        with open(profile_path) as f:
+            profile = json.load(f)["kbps"]
+    transform = control_transform(control, seed=seed, labels=labels, profile=profile)
+    return clip_batch(
+        tracks, out_dir, seconds=seconds, sample_rate=sample_rate, transform=transform, log=log
+    )
+
+
+def manipulation_batch(
+    tracks: Sequence[tuple[str, str]],
+    clip_dir,
+    out_dir,
+    *,
+    name: str,
+    spec: Mapping,
+    seed: int,
+    log=None,
+) -> int:
+    """A robustness manipulation of one bucket's test clips."""
+    from synthdetect.stages import manipulate_batch
+
+    transform = manipulation_transform(name, spec, seed=seed)
+    return manipulate_batch(tracks, clip_dir, out_dir, transform=transform, log=log)

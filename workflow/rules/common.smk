@@ -282,3 +282,12 @@ def robustness_inputs(wildcards):
         else:
             inputs[name] = f"{stem}/images/test.npy"
     return inputs
+
+
+def variant_metrics(stem_list):
+    """Every model's test metrics of each variant, keyed by input name stem::model."""
+    return {
+        f"{VARIANTS[stem].get('name', 'table1')}::{model}": f"{stem}/metrics/{model}.json"
+        for stem in stem_list
+        for model in VARIANTS[stem]["models"]
+    }

@@ -32,15 +32,6 @@ CONTROL_STEMS = stems("control")
 CROSS_STEMS = stems("cross")
 
 
-def variant_metrics(stem_list):
-    """Every model's test metrics of each variant, keyed by input name stem::model."""
-    return {
-        f"{VARIANTS[stem].get('name', 'table1')}::{model}": f"{stem}/metrics/{model}.json"
-        for stem in stem_list
-        for model in VARIANTS[stem]["models"]
-    }
-
-
 rule robustness_scores:
     input:
         unpack(robustness_inputs),

@@ -37,16 +37,15 @@ rule clip:
         sample_rate=config["clip"]["sample_rate"],
         code=code("stages", "batches", "audio"),
     run:
-        from synthdetect.logs import log_batch
         from synthdetect.stages import clip_batch
 
-        with log_batch(log[0], "clip", wildcards.batch, len(params.tracks)):
-            clip_batch(
-                params.tracks,
-                output[0],
-                seconds=params.seconds,
-                sample_rate=params.sample_rate,
-            )
+        clip_batch(
+            params.tracks,
+            output[0],
+            seconds=params.seconds,
+            sample_rate=params.sample_rate,
+            log=log[0],
+        )
 
 
 rule spectrogram:
@@ -66,13 +65,15 @@ rule spectrogram:
         spectrogram=config["spectrogram"],
         code=code("stages", "audio", "spectrogram"),
     run:
-        from synthdetect.logs import log_batch
         from synthdetect.stages import spectrogram_batch
 
-        with log_batch(log[0], "spectrogram", wildcards.batch, len(params.tracks)):
-            spectrogram_batch(
-                params.tracks, input[0], output[0], spectrogram=params.spectrogram
-            )
+        spectrogram_batch(
+            params.tracks,
+            input[0],
+            output[0],
+            spectrogram=params.spectrogram,
+            log=log[0],
+        )
 
 
 rule histograms:
@@ -92,13 +93,11 @@ rule histograms:
         features=config["features"],
         code=code("stages", "spectrogram", "features", "histogram_io"),
     run:
-        from synthdetect.logs import log_batch
         from synthdetect.stages import histogram_batch
 
-        with log_batch(log[0], "histograms", wildcards.batch, len(params.tracks)):
-            histogram_batch(
-                params.tracks, input[0], output[0], features=params.features
-            )
+        histogram_batch(
+            params.tracks, input[0], output[0], features=params.features, log=log[0]
+        )
 
 
 rule codec_profile:
@@ -142,34 +141,26 @@ rule control_clip:
             (row.source, row.track, row.path, float(row.offset_s))
             for row in batch_rows(wildcards)
         ],
-        labels=lambda wildcards: {
-            (row.source, row.track): row.label for row in batch_rows(wildcards)
+        settings=lambda wildcards: {
+            "labels": {
+                (row.source, row.track): row.label for row in batch_rows(wildcards)
+            },
+            "control": variant(wildcards)["control"],
+            "seed": config["seed"],
+            "seconds": config["clip"]["seconds"],
+            "sample_rate": config["clip"]["sample_rate"],
         },
-        control=lambda wildcards: variant(wildcards)["control"],
-        seed=config["seed"],
-        seconds=config["clip"]["seconds"],
-        sample_rate=config["clip"]["sample_rate"],
         code=code("stages", "batches", "audio", "variants", "codec", "manipulations"),
     run:
-        import json
-        from synthdetect.logs import log_batch
-        from synthdetect.stages import clip_batch
-        from synthdetect.variants import control_transform
+        from synthdetect.variants import control_clip_batch
 
-        profile = None
-        if input.profile:
-            profile = json.loads(Path(input.profile[0]).read_text())["kbps"]
-        transform = control_transform(
-            params.control, seed=params.seed, labels=params.labels, profile=profile
+        control_clip_batch(
+            params.tracks,
+            output[0],
+            profile_path=input.profile[0] if input.profile else None,
+            log=log[0],
+            **params.settings,
         )
-        with log_batch(log[0], "clip", wildcards.batch, len(params.tracks)):
-            clip_batch(
-                params.tracks,
-                output[0],
-                seconds=params.seconds,
-                sample_rate=params.sample_rate,
-                transform=transform,
-            )
 
 
 rule manipulate:
@@ -188,19 +179,15 @@ rule manipulate:
         runtime=60,
     params:
         tracks=batch_tracks,
-        name=lambda wildcards: variant(wildcards)["name"],
-        spec=lambda wildcards: variant(wildcards)["spec"],
-        seed=config["seed"],
+        settings=lambda wildcards: {
+            "name": variant(wildcards)["name"],
+            "spec": variant(wildcards)["spec"],
+            "seed": config["seed"],
+        },
         code=code("stages", "variants", "codec", "manipulations"),
     run:
-        from synthdetect.logs import log_batch
-        from synthdetect.stages import manipulate_batch
-        from synthdetect.variants import manipulation_transform
+        from synthdetect.variants import manipulation_batch
 
-        transform = manipulation_transform(
-            params.name, params.spec, seed=params.seed
+        manipulation_batch(
+            params.tracks, input[0], output[0], log=log[0], **params.settings
         )
-        with log_batch(log[0], params.name, wildcards.batch, len(params.tracks)):
-            manipulate_batch(
-                params.tracks, input[0], output[0], transform=transform
-            )

@@ -19,5 +19,12 @@ caption = "Test-split metrics without and with each control: " + "; ".join(
     f"{k} = {v}" for k, v in described.items()
 )
 with open(snakemake.output.md, "w") as f:
-    f.write(flat_markdown(table, caption=caption))
+    f.write(caption + "\n\n")
+    for metric in ("accuracy", "f1", "roc_auc"):
+        per_model = table.loc[metric].unstack("variant")  # model x variant
+        per_model = per_model.reindex(columns=list(metrics)).loc[
+            list(dict.fromkeys(m for m, _ in table.columns))
+        ]
+        per_model.index.name = "model"
+        f.write(flat_markdown(per_model, caption=f"Test {metric}") + "\n")
 logging.info("controls\n%s", table.round(3).to_string())
