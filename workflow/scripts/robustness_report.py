@@ -21,5 +21,10 @@ with open(snakemake.output.md, "w") as f:
         caption = f"Robustness: test-split {metric} ({n_test} tracks) per manipulation"
         f.write(flat_markdown(robustness_table(scores, metric), caption=caption) + "\n")
 accuracy = robustness_table(scores, "accuracy")
-plot_heatmap(accuracy, snakemake.output.heatmap, f"Test accuracy under manipulation (n={n_test})")
+plot_heatmap(
+    accuracy,
+    snakemake.output.heatmap,
+    f"Test accuracy under manipulation (n={n_test}; chance = 0.5)",
+    vmin=0.5,
+)
 logging.info("accuracy\n%s", accuracy.round(3).to_string())
