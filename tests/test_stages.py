@@ -142,7 +142,9 @@ def test_hann_window_is_scipys():
         {"scale": "mel", "ref": "max", "n_fft": 512, "hop_length": 100},
     ],
 )
-def test_stft_db_is_librosa_bit_for_bit(kw):
+def test_stft_db_is_librosa(kw):
+    """Float64 audio: librosa's values bit for bit. Float32 audio (the clips) is
+    transformed in float32: within float32 rounding of librosa's float64 transform."""
     librosa = pytest.importorskip("librosa")
     n_fft, hop = kw.get("n_fft", 2048), kw.get("hop_length", 512)
     ref = np.max if kw.get("ref") == "max" else kw.get("ref", 1.0)
@@ -153,7 +155,12 @@ def test_stft_db_is_librosa_bit_for_bit(kw):
         want = librosa.amplitude_to_db(S, ref=ref, top_db=kw.get("top_db", 80.0))
         got = spectrogram.stft_db(y, sample_rate=SR, **kw)
         assert got.dtype == np.float32
-        np.testing.assert_array_equal(got, want.astype(np.float32))
+        if y.dtype == np.float64:
+            np.testing.assert_array_equal(got, want.astype(np.float32))
+        else:
+            # relative error ~1e-6 of the magnitude; more only at the -80 dB floor's edge
+            loud = want > want.max() - 60
+            np.testing.assert_allclose(got[loud], want[loud], atol=1e-3)
 
 
 def test_render_index_fast_path_is_the_plain_one():

@@ -10,11 +10,13 @@ colour indices, the index image is area-resized to the model's input size, and a
 
 Speed (the per-track stage runs thousands of times; see ``bench/preprocess.py``):
 
-* :func:`stft_db` computes ``librosa.amplitude_to_db(np.abs(librosa.stft(y)))`` bit for
-  bit, without librosa: the same zero-padded frames, the same float64 Hann window
-  (:func:`hann_window`, scipy's formula), numpy's ``rfft`` on cache-sized blocks of
-  contiguous frames instead of strided columns, and the dB steps in place. ~25% faster,
-  and a process that makes spectrograms no longer imports librosa (~3 s, ~200 MB).
+* :func:`stft_db` computes ``librosa.amplitude_to_db(np.abs(librosa.stft(y)))`` without
+  librosa: the same zero-padded frames and Hann window (:func:`hann_window`, scipy's
+  formula), the FFT on cache-sized blocks of contiguous frames instead of strided
+  columns, and the dB steps in place; a process that makes spectrograms no longer
+  imports librosa (~3 s, ~200 MB). Float64 audio gives librosa's values bit for bit;
+  float32 audio (the clips) is transformed in float32, ~1.7x faster, within float32
+  rounding of librosa (:func:`stft_magnitude`).
 * :func:`render_index` scales the (time, frequency) array where it lies and lets PIL
   rotate it instead of copying a flipped, transposed float array twice.
 * PNGs are written as 8-bit palette images (:func:`save_palette_png`): the colour
@@ -58,10 +60,13 @@ def hann_window(n: int) -> np.ndarray:
 
 
 def stft_magnitude(y: np.ndarray, *, n_fft: int = 2048, hop_length: int = 512) -> np.ndarray:
-    """``np.abs(librosa.stft(y, n_fft=, hop_length=)).T`` bit for bit: shape (frames, bins).
+    """``np.abs(librosa.stft(y, n_fft=, hop_length=)).T``: shape (frames, bins).
 
     librosa's defaults: periodic Hann window of ``n_fft``, centred frames (``n_fft // 2``
-    zeros padded on both sides), float64 FFT stored as complex64 for float32 input.
+    zeros padded on both sides). Float64 input gives librosa's values bit for bit. Float32
+    input (every clip) is transformed in float32 (scipy.fft), where librosa computes in
+    float64 and stores complex64: ~1.7x faster, values within float32 rounding of
+    librosa's (on the demo, 0-2 of an image's 50,176 pixels land one colour level over).
     """
     y = np.asarray(y)
     if not np.issubdtype(y.dtype, np.floating) or y.ndim != 1:
@@ -80,6 +85,8 @@ def stft_magnitude(y: np.ndarray, *, n_fft: int = 2048, hop_length: int = 512) -
     frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop_length]
     window = hann_window(n_fft)
     n_frames, n_bins = frames.shape[0], n_fft // 2 + 1
+    if y.dtype == np.float32:
+        return _stft_magnitude_f32(frames, window.astype(np.float32), n_bins)
     complex_dtype = np.complex64 if y.dtype == np.float32 else np.complex128
     magnitude = np.empty((n_frames, n_bins), dtype=np.float32 if y.dtype == np.float32 else y.dtype)
     rows = min(_FFT_BLOCK, n_frames)
@@ -93,6 +100,20 @@ def stft_magnitude(y: np.ndarray, *, n_fft: int = 2048, hop_length: int = 512) -
         if spec_out is not spec:  # librosa stores the float64 FFT as complex64
             spec_out[:k] = spec[:k]
         np.abs(spec_out[:k], out=magnitude[a : a + k])
+    return magnitude
+
+
+def _stft_magnitude_f32(frames: np.ndarray, window: np.ndarray, n_bins: int) -> np.ndarray:
+    import scipy.fft  # single-precision transforms (numpy's rfft computes in float64)
+
+    n_frames, n_fft = frames.shape
+    magnitude = np.empty((n_frames, n_bins), dtype=np.float32)
+    rows = min(_FFT_BLOCK, n_frames)
+    block = np.empty((rows, n_fft), dtype=np.float32)
+    for a in range(0, n_frames, rows):
+        k = min(rows, n_frames - a)
+        np.multiply(frames[a : a + k], window, out=block[:k])
+        np.abs(scipy.fft.rfft(block[:k], axis=-1), out=magnitude[a : a + k])
     return magnitude
 
 
