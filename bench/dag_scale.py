@@ -3,7 +3,9 @@
 Builds a synthetic project per size: two folder sources of empty audio files, their
 candidate tables and a manifest written as if the checkpoint had run, so the DAG holds
 every per-track job (3 per bucket of tracks: config ``batches``, default 64, so the
-count no longer grows with the tracks) plus the fan-ins and models. Times
+count no longer grows with the tracks) plus the fan-ins and models, and the paper
+config's variants (codec controls and the robustness suite, each with its own bucket
+jobs). Times
 ``snakemake -n --quiet`` -- DAG building, which also precedes every real run (with
 ``--quiet``'s default ``progress rules``, a dry run stops after the DAG, before simulating
 the schedule) -- and its peak memory (the child's own max RSS, from wait4). ``--full``
@@ -39,6 +41,9 @@ def make_project(root: Path, n_tracks: int) -> None:
     half = n_tracks // 2
     sources = {"human": "human", "ai": "ai"}
     config = {"results": "results", "sources": {}, "models": {"device": "cpu"}}
+    # the paper config's variants: codec controls and the robustness suite
+    paper = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    config.update({k: paper[k] for k in ("controls", "robustness", "cross_source") if k in paper})
     tables = []
     for name, label in sources.items():
         folder = root / "audio" / name

@@ -13,8 +13,11 @@ import soundfile as sf
 from audio_fixtures import SR, music_like
 from workflow_helpers import TINY, job_counts, snakemake, write_config
 
+from synthdetect.audio import quantise_pcm16
 from synthdetect.batches import track_file
 from synthdetect.codec import estimate_bitrate_kbps
+from synthdetect.spectrogram import load_png, spectrogram_image
+from synthdetect.variants import manipulation_transform
 
 pytestmark = pytest.mark.workflow
 
@@ -87,20 +90,41 @@ def test_robustness_table_has_every_model_and_manipulation(run):
     assert "pitch_p2" in (res / "report/robustness.md").read_text()
 
 
-def test_manipulated_clips_are_the_test_split_only(run):
+def test_manipulated_images_are_the_test_clips_manipulated(run):
     res = run / "results"
     manifest = pd.read_parquet(res / "manifest.parquet")
     test = manifest[manifest.split == "test"]
     for name in MANIPULATIONS:
-        clips = sorted((res / "robustness" / name / "clips").rglob("*.wav"))
-        assert len(clips) == len(test), name
-    # the noise is really there, and differs from the original clip
-    row = test.iloc[0]
-    args = (row.source, row.track, TINY["batches"], ".wav")
-    original, _ = sf.read(track_file(res / "clips", *args))
-    noisy, _ = sf.read(track_file(res / "robustness/noise_10db/clips", *args))
-    snr = 10 * np.log10(np.mean(original**2) / np.mean((noisy - original) ** 2))
-    assert snr == pytest.approx(10, abs=0.5)
+        pngs = sorted((res / "robustness" / name / "spectrograms").rglob("*.png"))
+        assert len(pngs) == len(test), name
+        assert not (res / "robustness" / name / "clips").exists()  # not kept
+    # each image is the test clip, manipulated (noise seeded per track), then rendered
+    cfg = config()
+    for row in test.head(2).itertuples():
+        args = (row.source, row.track, TINY["batches"])
+        y, sr = sf.read(track_file(res / "clips", *args, ".wav"), dtype="float32")
+        noise = manipulation_transform("noise_10db", MANIPULATIONS["noise_10db"], seed=0)
+        noisy = noise(row.source, row.track, y, sr)
+        snr = 10 * np.log10(np.mean(y**2) / np.mean((noisy - y) ** 2))
+        assert snr == pytest.approx(10, abs=0.5)
+        noisy = quantise_pcm16(noisy) / np.float32(32768)  # as a 16-bit clip file holds it
+        want = spectrogram_image(noisy, sample_rate=sr, **resolved(cfg["spectrogram"]))
+        got = load_png(track_file(res / "robustness/noise_10db/spectrograms", *args, ".png"))
+        np.testing.assert_array_equal(got, want)
+
+
+def resolved(spectrogram: dict) -> dict:
+    """The config's spectrogram section with the schema's defaults filled in."""
+    defaults = {
+        "ref": 1.0,
+        "top_db": 80.0,
+        "scale": "linear",
+        "n_mels": 128,
+        "cmap": "coolwarm",
+        "vmin": None,
+        "vmax": None,
+    }
+    return {**defaults, **spectrogram}
 
 
 def test_codec_match_reencodes_the_ai_class_only(run):
@@ -184,8 +208,6 @@ def test_a_new_manipulation_reruns_only_its_own_jobs(run):
     )
     assert counts == {
         "manipulate": len(buckets),
-        "spectrogram": len(buckets),
-        "histograms": len(buckets),
         "features": 1,
         "image_cache": 1,
         "robustness_scores": len(MODELS),

@@ -20,6 +20,7 @@ import numpy as np
 from synthdetect.audio import (
     fix_length,
     make_clip,
+    quantise_pcm16,
     read_clip,
     read_window,
     resample,
@@ -143,20 +144,36 @@ def clip_batch(
 def manipulate_batch(
     tracks: Iterable[tuple[str, str]],
     clip_dir: PathLike,
-    out_dir: PathLike,
+    png_dir: PathLike,
+    hist_dir: PathLike,
     *,
     transform: Transform,
+    spectrogram: Mapping,
+    features: Mapping,
     log: PathLike | None = None,
 ) -> int:
-    """A robustness manipulation of each ``(source, track)`` clip of a bucket: a clip file
-    again, so the spectrogram and histogram stages run on it unchanged."""
-    clips, out = Path(clip_dir), Path(out_dir)
+    """The robustness suite's stage for one bucket: each ``(source, track)`` clip,
+    manipulated, then its spectrogram PNG and histograms, as the clip, spectrogram and
+    histogram stages would make them from a clip file of the manipulated audio (the
+    16-bit rounding included) but without writing that clip: nothing reads it again,
+    and at the paper's scale it would be ~30 GB."""
+    clips, pngs, hists = Path(clip_dir), Path(png_dir), Path(hist_dir)
 
     def one(source, track):
         y, sr = read_clip(clips / source / f"{track}{CLIP_SUFFIX}")
-        write_clip(out / source / f"{track}{CLIP_SUFFIX}", transform(source, track, y, sr), sr)
+        y = quantise_pcm16(transform(source, track, y, sr)) / np.float32(32768)
+        png = pngs / source / f"{track}{PNG_SUFFIX}"
+        index = spectrogram_index(y, sample_rate=sr, **spectrogram)
+        save_palette_png(index, png, cmap=spectrogram.get("cmap", "coolwarm"))
+        histogram_track(
+            png,
+            hists / source / f"{track}{HISTOGRAM_SUFFIX}",
+            source=source,
+            track=track,
+            features=features,
+        )
 
-    return _run(tracks, "manipulate", one, out, log)
+    return _run(tracks, "manipulate", one, pngs, log)
 
 
 def spectrogram_batch(

@@ -123,15 +123,27 @@ def control_clip_batch(
 def manipulation_batch(
     tracks: Sequence[tuple[str, str]],
     clip_dir,
-    out_dir,
+    png_dir,
+    hist_dir,
     *,
     name: str,
     spec: Mapping,
     seed: int,
+    spectrogram: Mapping,
+    features: Mapping,
     log=None,
 ) -> int:
-    """A robustness manipulation of one bucket's test clips."""
+    """A robustness manipulation of one bucket's test clips, to spectrograms and
+    histograms (:func:`synthdetect.stages.manipulate_batch`)."""
     from synthdetect.stages import manipulate_batch
 
-    transform = manipulation_transform(name, spec, seed=seed)
-    return manipulate_batch(tracks, clip_dir, out_dir, transform=transform, log=log)
+    return manipulate_batch(
+        tracks,
+        clip_dir,
+        png_dir,
+        hist_dir,
+        transform=manipulation_transform(name, spec, seed=seed),
+        spectrogram=spectrogram,
+        features=features,
+        log=log,
+    )

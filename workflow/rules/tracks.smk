@@ -9,9 +9,10 @@ spectrogram setting reruns no clip and a histogram setting no spectrogram. The j
 `force-use-threads`). On a cluster the three jobs of a bucket go out as one SLURM job
 (group `pertrack`, see workflow/profiles/slurm).
 
-The spectrogram and histogram stages serve every variant of the experiment ("stem",
-see common.smk): Table 1's clips, a control's clips (`control_clip`) and the manipulated
-test clips of the robustness suite (`manipulate`).
+The spectrogram and histogram stages serve Table 1's clips and a control's clips
+(`control_clip`; each a variant or "stem" of the experiment, see common.smk). The
+robustness suite's `manipulate` makes a manipulated test clip's spectrogram and
+histograms in one job per bucket: the manipulated clip is not kept.
 """
 
 
@@ -55,6 +56,8 @@ rule spectrogram:
         directory("{stem}/spectrograms/{batch}"),
     log:
         "{stem}/logs/spectrogram/{batch}.log",
+    wildcard_constraints:
+        stem=stem_pattern("base", "control"),
     group:
         "pertrack"
     resources:
@@ -83,6 +86,8 @@ rule histograms:
         directory("{stem}/histograms/{batch}"),
     log:
         "{stem}/logs/histograms/{batch}.log",
+    wildcard_constraints:
+        stem=stem_pattern("base", "control"),
     group:
         "pertrack"
     resources:
@@ -167,9 +172,10 @@ rule manipulate:
     input:
         bucket_folder(f"{RESULTS}/clips/{{batch}}"),
     output:
-        directory("{stem}/clips/{batch}"),
+        spectrograms=directory("{stem}/spectrograms/{batch}"),
+        histograms=directory("{stem}/histograms/{batch}"),
     log:
-        "{stem}/logs/clip/{batch}.log",
+        "{stem}/logs/manipulate/{batch}.log",
     wildcard_constraints:
         stem=stem_pattern("robustness"),
     group:
@@ -183,11 +189,22 @@ rule manipulate:
             "name": variant(wildcards)["name"],
             "spec": variant(wildcards)["spec"],
             "seed": config["seed"],
+            "spectrogram": config["spectrogram"],
+            "features": config["features"],
         },
-        code=code("stages", "variants", "codec", "manipulations"),
+        code=code(
+            "stages",
+            "variants",
+            "codec",
+            "manipulations",
+            "audio",
+            "spectrogram",
+            "features",
+            "histogram_io",
+        ),
     run:
         from synthdetect.variants import manipulation_batch
 
         manipulation_batch(
-            params.tracks, input[0], output[0], log=log[0], **params.settings
+            params.tracks, input[0], *output, log=log[0], **params.settings
         )
