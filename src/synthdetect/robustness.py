@@ -161,7 +161,7 @@ def flat_markdown(table: pd.DataFrame, digits: int = 3, caption: str = "") -> st
     flat = table.copy()
     if isinstance(flat.columns, pd.MultiIndex):
         flat.columns = [" / ".join(map(str, c)) for c in flat.columns]
-    return to_markdown(flat.fillna(np.nan), digits=digits, caption=caption)
+    return to_markdown(flat, digits=digits, caption=caption)
 
 
 def _paper_order(model: str) -> tuple[int, str]:

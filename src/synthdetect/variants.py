@@ -17,14 +17,15 @@ length); every random choice in it is seeded per track.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import json
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
 from synthdetect import codec
+from synthdetect.demo_corpus import mp3_compression_level
 from synthdetect.manipulations import parse_manipulation, track_seed
-
-Transform = Callable[[str, str, np.ndarray, int], np.ndarray]
+from synthdetect.stages import Transform, clip_batch, manipulate_batch
 
 __all__ = [
     "Transform",
@@ -35,10 +36,6 @@ __all__ = [
     "mp3_kbps_for_rate",
 ]
 
-_MPEG1 = (32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320)
-_MPEG2 = (8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160)
-_MPEG25 = (8, 16, 24, 32, 40, 48, 56, 64)
-
 
 def mp3_kbps_for_rate(kbps: int, sample_rate: int) -> int:
     """The highest Layer III bitrate at or below ``kbps`` that ``sample_rate`` allows.
@@ -46,9 +43,17 @@ def mp3_kbps_for_rate(kbps: int, sample_rate: int) -> int:
     A human MP3 at 320 kbps and 44.1 kHz cannot be matched at 22.05 kHz, where MPEG-2
     stops at 160 kbps; the AI track then gets that rate's best.
     """
-    allowed = _MPEG1 if sample_rate >= 32000 else _MPEG2 if sample_rate >= 16000 else _MPEG25
+    allowed = [k for k in codec.LAYER3_KBPS if _encodable(k, sample_rate)]
     below = [k for k in allowed if k <= kbps]
     return below[-1] if below else allowed[0]
+
+
+def _encodable(kbps: int, sample_rate: int) -> bool:
+    try:
+        mp3_compression_level(kbps, sample_rate)  # the one table of allowed bitrates
+    except ValueError:
+        return False
+    return True
 
 
 def control_transform(
@@ -106,10 +111,6 @@ def control_clip_batch(
 ) -> int:
     """The clip stage of a control for one bucket (``profile_path``: the human class's
     bitrates, ``{"kbps": [...]}``, for codec_match)."""
-    import json
-
-    from synthdetect.stages import clip_batch
-
     profile = None
     if profile_path:
         with open(profile_path) as f:
@@ -135,8 +136,6 @@ def manipulation_batch(
 ) -> int:
     """A robustness manipulation of one bucket's test clips, to spectrograms and
     histograms (:func:`synthdetect.stages.manipulate_batch`)."""
-    from synthdetect.stages import manipulate_batch
-
     return manipulate_batch(
         tracks,
         clip_dir,
