@@ -9,7 +9,6 @@ import pandas as pd
 from snakemake.utils import validate
 
 from synthdetect.batches import batch_of
-from synthdetect.manipulations import DEFAULT_MANIPULATIONS, parse_manipulations
 
 validate(config, "../schemas/config.schema.yaml", set_default=True)
 
@@ -50,6 +49,9 @@ def _experiment_variants():
         }
     robustness = config["robustness"]
     if robustness["enabled"]:
+        # imported here: ~1 s (scipy.signal, pandas) every run would pay otherwise
+        from synthdetect.manipulations import DEFAULT_MANIPULATIONS, parse_manipulations
+
         specs = robustness["manipulations"] or DEFAULT_MANIPULATIONS
         parse_manipulations(specs)  # a bad entry fails here, naming the entry and key
         for name, spec in specs.items():
