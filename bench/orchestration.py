@@ -9,7 +9,7 @@ folder, builds the manifest with the real CLI (untimed), then times
     workflow's default profile (``force-use-threads``, greedy scheduler), and
 (b) the same work as one plain Python loop in a fresh interpreter (its start and
     imports included, as Snakemake's are): the library calls of the ``run:`` blocks in
-    workflow/rules/tracks.smk (synthdetect.stages' ``*_batch`` functions) for every
+    workflow/rules/tracks.smk (synthdetect.pipeline.stages' ``*_batch`` functions) for every
     bucket, then workflow/scripts/features.py itself.
 
 Both write into the same project (the loop under ``results-loop/``) with the same
@@ -181,8 +181,8 @@ def loop(root: Path, spec_path: Path) -> None:
     """The per-track work and the fan-in as one plain loop (runs in a fresh interpreter)."""
     import pandas as pd
 
-    from synthdetect.batches import batch_of
-    from synthdetect.stages import clip_batch, histogram_batch, spectrogram_batch
+    from synthdetect.pipeline.buckets import batch_of
+    from synthdetect.pipeline.stages import clip_batch, histogram_batch, spectrogram_batch
 
     config = json.loads(spec_path.read_text())
     out = root / LOOP_RESULTS

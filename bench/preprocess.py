@@ -8,7 +8,7 @@ one process on one core (BLAS/OpenMP threads set to 1 before numpy is imported):
 1. **floor**: decoding the window only (``soundfile.read(start=, stop=)``): what any
    implementation has to pay;
 2. **ours**: the workflow's per-track jobs, i.e. the very functions the ``run:`` blocks of
-   ``workflow/rules/tracks.smk`` call (:mod:`synthdetect.stages`: clip WAV ->
+   ``workflow/rules/tracks.smk`` call (:mod:`synthdetect.pipeline.stages`: clip WAV ->
    spectrogram PNG -> histogram parquet, every file written and read back), with the
    config schema's defaults;
 3. **reference**: the notebook-style implementation in ``bench/reference.py``
@@ -59,8 +59,10 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 import soundfile as sf  # noqa: E402
 
-from synthdetect import audio, features, histogram_io, spectrogram  # noqa: E402
-from synthdetect.stages import clip_track, histogram_track, spectrogram_track  # noqa: E402
+from synthdetect.audio import io as audio  # noqa: E402
+from synthdetect.features import histogram_io, spectrogram  # noqa: E402
+from synthdetect.features import histograms as features  # noqa: E402
+from synthdetect.pipeline.stages import clip_track, histogram_track, spectrogram_track  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from schema_defaults import schema_defaults  # noqa: E402
@@ -291,7 +293,7 @@ def hwm_kb():  # this process's own peak RSS (ru_maxrss would include the parent
         return int(next(line for line in f if line.startswith("VmHWM")).split()[1])
 
 
-from synthdetect.stages import clip_track, spectrogram_track, histogram_track
+from synthdetect.pipeline.stages import clip_track, spectrogram_track, histogram_track
 args = json.loads(sys.argv[1])
 imports_kb = hwm_kb()
 work, p = Path(args["work"]), args["params"]

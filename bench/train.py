@@ -1,13 +1,13 @@
 #!/usr/bin/env python
 """Training throughput of the neural models, synthetic input against the pipeline's input.
 
-Builds the models as the workflow does (``synthdetect.experiment.build_network`` with the
+Builds the models as the workflow does (``synthdetect.models.run.build_network`` with the
 config schema's defaults; ResNet18 with random weights, which costs the same as ImageNet's)
-and trains them with ``synthdetect.training`` on whatever device is present (``--device``):
+and trains them with ``synthdetect.models.training`` on whatever device is present (``--device``):
 
 * **PaperCNN** - ``train_classifier`` on (a) a synthetic uint8 image array in memory and
   (b) the real input: the memory-mapped uint8 image cache that
-  ``synthdetect.images.write_image_cache`` writes from spectrogram PNGs, which this script
+  ``synthdetect.features.images.write_image_cache`` writes from spectrogram PNGs, which this script
   makes with the pipeline's own stages from generated audio. ``cnn_input_efficiency`` is
   (b)/(a) in images per second: what reading the cache costs training.
 * **frozen ResNet18** - the backbone pass (``backbone_features``) on both inputs, then
@@ -66,8 +66,8 @@ def synth_clip(seed: int, seconds: float) -> np.ndarray:
 
 def make_pngs(root: Path, unique: int, cfg: dict) -> list[Path]:
     """Spectrogram PNGs of generated clips, made by the workflow's spectrogram stage."""
-    from synthdetect.audio import write_clip
-    from synthdetect.stages import spectrogram_track
+    from synthdetect.audio.io import write_clip
+    from synthdetect.pipeline.stages import spectrogram_track
 
     pngs = []
     for i in range(unique):
@@ -80,8 +80,8 @@ def make_pngs(root: Path, unique: int, cfg: dict) -> list[Path]:
 
 def mlp_features(pngs: list[Path], cfg: dict) -> np.ndarray:
     """The normalised derivative histograms of the PNGs (the mlp_deriv model's input)."""
-    from synthdetect.features import normalise, track_histograms
-    from synthdetect.spectrogram import load_png
+    from synthdetect.features.histograms import normalise, track_histograms
+    from synthdetect.features.spectrogram import load_png
 
     f = cfg["features"]
     rows = [
@@ -105,7 +105,7 @@ def input_rate(X: np.ndarray, device, batch_size: int, seed: int) -> float:
     shuffled like an epoch, no model."""
     import torch
 
-    from synthdetect.training import _Data  # the exact batch path train_classifier uses
+    from synthdetect.models.training import _Data  # the exact batch path train_classifier uses
 
     data = _Data(X, np.zeros(len(X), np.float32), device)
     perm = np.random.default_rng(seed).permutation(len(X))
@@ -143,9 +143,9 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from synthdetect import training
-    from synthdetect.experiment import build_network
-    from synthdetect.images import open_image_cache, write_image_cache
+    from synthdetect.features.images import open_image_cache, write_image_cache
+    from synthdetect.models import training
+    from synthdetect.models.run import build_network
 
     training.set_threads(args.threads)
     dev = training.pick_device(args.device)

@@ -1,4 +1,4 @@
-"""synthdetect.archive: safe extraction."""
+"""synthdetect.data.extract: safe extraction."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import zipfile
 import pytest
 from fixtures_datasets import datasets_fixture as datasets_fixture  # noqa: F401
 
-from synthdetect.archive import (
+from synthdetect.data.extract import (
     UnsafeMemberError,
     check_member_name,
     safe_extract,

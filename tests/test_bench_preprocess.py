@@ -55,7 +55,7 @@ def _calls(tree) -> list[str]:
 def test_tracks_smk_run_blocks_call_the_stage_functions():
     import inspect
 
-    from synthdetect import stages
+    from synthdetect.pipeline import stages
 
     blocks = run_blocks(TRACKS_SMK.read_text())
     for rule, (batch_fn, track_fn) in STAGE_OF_RULE.items():
@@ -66,8 +66,8 @@ def test_tracks_smk_run_blocks_call_the_stage_functions():
             if isinstance(node, ast.ImportFrom)
             for alias in node.names
         }
-        assert ("synthdetect.stages", batch_fn) in imports, (rule, imports)
-        assert {m for m, _ in imports} <= {"synthdetect.stages", "synthdetect.logs"}
+        assert ("synthdetect.pipeline.stages", batch_fn) in imports, (rule, imports)
+        assert {m for m, _ in imports} <= {"synthdetect.pipeline.stages", "synthdetect.logs"}
         assert batch_fn in _calls(tree), rule
         batch_tree = ast.parse(inspect.getsource(getattr(stages, batch_fn)))
         assert track_fn in _calls(batch_tree), (batch_fn, track_fn)
@@ -79,7 +79,7 @@ from pathlib import Path
 spec = importlib.util.spec_from_file_location("bench_preprocess", sys.argv[1])
 bench = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(bench)
-import synthdetect.stages as stages
+import synthdetect.pipeline.stages as stages
 names = ("clip_track", "spectrogram_track", "histogram_track")
 same = [getattr(bench, n) is getattr(stages, n) for n in names]
 same.append(bench.STAGES == tuple(getattr(stages, n) for n in names))

@@ -12,9 +12,9 @@ import pytest
 import torch
 
 import synthdetect
-from synthdetect.bundle import FORMAT_VERSION, BundleError, read_bundle, write_bundle
-from synthdetect.models import HistogramMLP, PaperCNN
-from synthdetect.training import save_sklearn, save_state_dict, train_random_forest
+from synthdetect.models.networks import HistogramMLP, PaperCNN
+from synthdetect.models.training import save_sklearn, save_state_dict, train_random_forest
+from synthdetect.serving.bundle import FORMAT_VERSION, BundleError, read_bundle, write_bundle
 
 PRE = {
     "clip": {"seconds": 30.0, "sample_rate": 22050, "silence_dbfs": -60.0},

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from synthdetect.calibration import (
+from synthdetect.evaluation.calibration import (
     _weighted_metrics,
     bootstrap_ci,
     calibrate_predictions,
@@ -25,7 +25,7 @@ from synthdetect.calibration import (
     sigmoid,
     write_json,
 )
-from synthdetect.metrics import binary_metrics
+from synthdetect.evaluation.metrics import binary_metrics
 
 
 def calibrated_sample(n: int, seed: int, scale: float = 2.0):

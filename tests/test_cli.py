@@ -24,13 +24,13 @@ import torch
 from audio_fixtures import SR, music_like, write_corpus
 from workflow_helpers import TINY, folder_config, snakemake, write_config
 
-from synthdetect.batches import track_file
-from synthdetect.bundle import write_bundle
-from synthdetect.cli import collect_files, main
-from synthdetect.models import PaperCNN
-from synthdetect.scoring import Scorer, Window, plan_windows
-from synthdetect.spectrogram import load_png
-from synthdetect.training import save_state_dict
+from synthdetect.features.spectrogram import load_png
+from synthdetect.models.networks import PaperCNN
+from synthdetect.models.training import save_state_dict
+from synthdetect.pipeline.buckets import track_file
+from synthdetect.serving.bundle import write_bundle
+from synthdetect.serving.cli import collect_files, main
+from synthdetect.serving.scoring import Scorer, Window, plan_windows
 
 pytestmark = pytest.mark.workflow
 
@@ -98,7 +98,7 @@ def songs(tmp_path_factory):
 
 
 def cli(*args: str, console: bool = True, cwd: Path | None = None):
-    cmd = [str(CONSOLE)] if console else [sys.executable, "-m", "synthdetect.cli"]
+    cmd = [str(CONSOLE)] if console else [sys.executable, "-m", "synthdetect.serving.cli"]
     return subprocess.run([*cmd, *args], capture_output=True, text=True, cwd=cwd, timeout=300)
 
 

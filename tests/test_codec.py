@@ -10,8 +10,8 @@ import pytest
 import soundfile as sf
 from audio_fixtures import music_like
 
-from synthdetect import codec
-from synthdetect.demo_corpus import mp3_compression_level
+from synthdetect.audio import codec
+from synthdetect.audio.codec import mp3_compression_level
 
 
 def noise(sr: int, seconds: float = 2.0, seed: int = 0) -> np.ndarray:
@@ -107,7 +107,7 @@ def test_lossless_and_other_files_have_no_bitrate(tmp_path):
 def test_bitrate_profile_skips_non_mp3_and_counts_them(tmp_path, caplog):
     paths = [write_mp3(tmp_path / f"{k}.mp3", 22050, k, seconds=1.0) for k in (64, 128, 64)]
     sf.write(tmp_path / "x.flac", music_like(0, 1.0, label="ai"), 22050)
-    with caplog.at_level(logging.INFO, logger="synthdetect.codec"):
+    with caplog.at_level(logging.INFO, logger="synthdetect.audio.codec"):
         profile = codec.bitrate_profile([*paths, tmp_path / "x.flac"])
     assert profile == [64, 128, 64]
     assert "skipped 1 of 4" in caplog.text

@@ -8,7 +8,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from synthdetect.composer import TEMPO_RANGE, compose
+from synthdetect.corpora.composer import TEMPO_RANGE, compose
 
 SEEDS = range(150)
 

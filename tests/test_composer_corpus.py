@@ -15,15 +15,15 @@ pytest.importorskip("tinysoundfont", reason="pip install --no-deps tinysoundfont
 
 from workflow_helpers import TINY, job_counts, snakemake, write_config  # noqa: E402
 
-from synthdetect.candidates import index_candidates  # noqa: E402
-from synthdetect.composer_corpus import (  # noqa: E402
+from synthdetect.corpora.composer_corpus import (  # noqa: E402
     MissingSoundFontError,
     build_composer_corpus,
     composer_song_seeds,
     main,
 )
-from synthdetect.demo_corpus import INDEX_COLUMNS, _ai_candidates  # noqa: E402
-from synthdetect.synth import DEFAULT_SOUNDFONT  # noqa: E402
+from synthdetect.corpora.demo import INDEX_COLUMNS, _ai_candidates  # noqa: E402
+from synthdetect.corpora.synth import DEFAULT_SOUNDFONT  # noqa: E402
+from synthdetect.data.candidates import index_candidates  # noqa: E402
 
 FLUID = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
 needs_fluid = pytest.mark.skipif(

@@ -1,6 +1,6 @@
 """FMA/AAM acquisition wired into the workflow, against the loopback server.
 
-1. ``synthdetect.acquire`` on its own: selective fetch moves only the chosen members,
+1. ``synthdetect.data.archives`` on its own: selective fetch moves only the chosen members,
    a server without ranges gets the whole archive, a bad checksum is a clear error, a
    local ``path:`` needs no network, AAM checksums come from the Zenodo record.
 2. The real Snakemake CLI from download to Table 1 on tiny FMA/AAM archives, then a
@@ -23,11 +23,11 @@ from fixtures_datasets import AAM_RECORD_ID, build_datasets, cached_datasets, se
 from http_server import LoopbackServer
 from workflow_helpers import REPO, TINY, job_counts, jobs_run, snakemake, write_config
 
-from synthdetect import acquire
-from synthdetect.candidates import archive_candidates
-from synthdetect.download import ChecksumError
-from synthdetect.manifest import track_key
-from synthdetect.sources import fma_member
+from synthdetect.data import archives as acquire
+from synthdetect.data.candidates import archive_candidates
+from synthdetect.data.http import ChecksumError
+from synthdetect.data.sources import fma_member
+from synthdetect.seeds import track_key
 
 FAST = acquire.FetchOptions(retries=1, backoff_s=0.01, timeout_s=10, progress=False, workers=2)
 BAD_FMA = {"099134": "undecodable", "108925": "silent", "098565": "too short"}

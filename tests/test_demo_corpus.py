@@ -16,7 +16,8 @@ import soundfile as sf
 
 pytest.importorskip("tinysoundfont", reason="pip install --no-deps tinysoundfont")
 
-from synthdetect.demo_corpus import (  # noqa: E402
+from synthdetect.audio.codec import mp3_compression_level
+from synthdetect.corpora.demo import (  # noqa: E402
     APT_INSTALL,
     INDEX_COLUMNS,
     MissingMusicError,
@@ -24,7 +25,6 @@ from synthdetect.demo_corpus import (  # noqa: E402
     find_debian_music,
     find_music_in_dirs,
     main,
-    mp3_compression_level,
 )
 
 RATE = 48000
@@ -68,7 +68,7 @@ def corpus(human_dir, tmp_path_factory):
     the silent one, so a second pass is needed; the broken file is skipped up front."""
     out = tmp_path_factory.mktemp("corpus_a")
     records = _Records()
-    logger = logging.getLogger("synthdetect.demo_corpus")
+    logger = logging.getLogger("synthdetect.corpora.demo")
     logger.addHandler(records)
     try:
         index = build_demo_corpus(
@@ -156,11 +156,11 @@ def test_bad_recordings_are_skipped_with_a_warning(corpus):
 
 
 def test_failed_renders_are_skipped_then_give_up(human_dir, tmp_path, caplog, monkeypatch):
-    import synthdetect.demo_corpus as demo_corpus
+    import synthdetect.corpora.demo as demo_corpus
 
     monkeypatch.setattr(demo_corpus, "RENDER_TIMEOUT_S", 1e-9)
     with (
-        caplog.at_level(logging.WARNING, logger="synthdetect.demo_corpus"),
+        caplog.at_level(logging.WARNING, logger="synthdetect.corpora.demo"),
         pytest.raises(ValueError, match="usable ai clips"),
     ):
         build_demo_corpus(tmp_path, n_per_class=1, seed=0, human_dirs=[human_dir], progress=False)

@@ -1,4 +1,4 @@
-"""synthdetect.download against a loopback server with injected faults."""
+"""synthdetect.data.http against a loopback server with injected faults."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from http_server import LoopbackServer
 from http_server import http_server_fixture as http_server_fixture  # noqa: F401
 
-from synthdetect.download import (
+from synthdetect.data.http import (
     ChecksumError,
     DownloadError,
     HTTPStatusError,

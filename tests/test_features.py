@@ -1,15 +1,19 @@
 import numpy as np
 import pandas as pd
 
-from synthdetect import analysis
-from synthdetect.features import (
+from synthdetect.evaluation import analysis
+from synthdetect.features.histogram_io import (
+    feature_table,
+    read_track_histograms,
+    write_track_histograms,
+)
+from synthdetect.features.histograms import (
     colour_histograms,
     derivative_histogram,
     feature_names,
     normalise,
     track_histograms,
 )
-from synthdetect.histogram_io import feature_table, read_track_histograms, write_track_histograms
 
 COLOUR = {"channels": ["R", "B"], "bins": 10}
 DERIV = {"sigma": 1.0, "bins": 10, "limit": 0.1}

@@ -4,9 +4,9 @@ import pytest
 import soundfile as sf
 from audio_fixtures import SR, music_like
 
-from synthdetect.audio import probe, read_window
-from synthdetect.candidates import folder_candidates
-from synthdetect.manifest import assign_splits, build_manifest, crop_offset
+from synthdetect.audio.io import probe, read_window
+from synthdetect.data.candidates import folder_candidates
+from synthdetect.pipeline.manifest import assign_splits, build_manifest, crop_offset
 
 
 def candidates(n, label, source, per_recording=1):
@@ -23,7 +23,7 @@ def candidates(n, label, source, per_recording=1):
 
 
 def ok_probe(path, **kw):
-    from synthdetect.audio import Probe
+    from synthdetect.audio.io import Probe
 
     return Probe(True, "", 120.0, SR)
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from synthdetect import codec
-from synthdetect.manifest import track_rng
-from synthdetect.manipulations import (
+from synthdetect.audio import codec
+from synthdetect.audio.manipulations import (
     DEFAULT_MANIPULATIONS,
     NAME_PATTERN,
     Manipulation,
@@ -15,6 +14,7 @@ from synthdetect.manipulations import (
     parse_manipulations,
     track_seed,
 )
+from synthdetect.seeds import track_rng
 
 SR = 22050
 

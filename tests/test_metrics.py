@@ -10,7 +10,9 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from synthdetect.metrics import binary_metrics, plot_confusion_matrix, plot_loss_curves
+from synthdetect.evaluation.evaluate import plot_confusion_matrix
+from synthdetect.evaluation.metrics import binary_metrics
+from synthdetect.models.run import plot_loss_curves
 
 # 10 test tracks; 1 = AI. Predicted AI where p >= 0.5:
 #   y    = 1    1    1    1    0    0    0    0    0    1

@@ -11,7 +11,7 @@ import torchvision
 from torch import nn
 from torchvision.models import ResNet18_Weights
 
-from synthdetect.models import (
+from synthdetect.models.networks import (
     IMAGENET_MEAN,
     IMAGENET_STD,
     HistogramMLP,

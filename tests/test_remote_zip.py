@@ -1,4 +1,4 @@
-"""synthdetect.remote_zip: central directory over Range, selective fetch, fallback."""
+"""synthdetect.data.zipfetch: central directory over Range, selective fetch, fallback."""
 
 from __future__ import annotations
 
@@ -14,22 +14,22 @@ from fixtures_datasets import serve_datasets
 from http_server import LoopbackServer
 from http_server import http_server_fixture as http_server_fixture  # noqa: F401
 
-from synthdetect.archive import UnsafeMemberError
-from synthdetect.download import DownloadError, RangeNotSupportedError
-from synthdetect.remote_zip import (
-    CorruptMemberError,
-    fetch_members,
-    fetch_selected,
-    list_members,
-    read_index,
-)
-from synthdetect.sources import (
+from synthdetect.data.extract import UnsafeMemberError
+from synthdetect.data.http import DownloadError, RangeNotSupportedError
+from synthdetect.data.sources import (
     fetch_zenodo_checksums,
     fma_member,
     match_members,
     parse_sha1sums,
     read_fma_tracks,
     select_fma,
+)
+from synthdetect.data.zipfetch import (
+    CorruptMemberError,
+    fetch_members,
+    fetch_selected,
+    list_members,
+    read_index,
 )
 
 FAST = {"backoff_s": 0.01, "timeout_s": 10, "progress": False}

@@ -42,8 +42,8 @@ from audio_fixtures import write_corpus
 from slurm_cluster import REPO, SlurmCluster, slurm_cluster_fixture
 from workflow_helpers import SNAKEMAKE, TINY, folder_config, jobs_run, write_config
 
-from synthdetect.batches import batch_of, track_file
-from synthdetect.stages import CLIP_SUFFIX, HISTOGRAM_SUFFIX, PNG_SUFFIX
+from synthdetect.pipeline.buckets import batch_of, track_file
+from synthdetect.pipeline.stages import CLIP_SUFFIX, HISTOGRAM_SUFFIX, PNG_SUFFIX
 
 pytestmark = [pytest.mark.slurm, pytest.mark.workflow, pytest.mark.xdist_group("slurm")]
 

@@ -1,4 +1,4 @@
-"""synthdetect.sources: FMA metadata, stratified selection, member names, Zenodo records."""
+"""synthdetect.data.sources: FMA metadata, stratified selection, member names, Zenodo records."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from fixtures_datasets import FMA_GENRES, FmaTrack, default_fma_tracks, write_tr
 from fixtures_datasets import datasets_fixture as datasets_fixture  # noqa: F401
 from http_server import http_server_fixture as http_server_fixture  # noqa: F401
 
-from synthdetect.download import DownloadError
-from synthdetect.sources import (
+from synthdetect.data.http import DownloadError
+from synthdetect.data.sources import (
     AAM_MIX_ARCHIVES,
     AAM_PUBLISHED_MD5,
     FMA_SMALL,
@@ -265,7 +265,7 @@ def test_fetch_zenodo_checksums_from_loopback(http_server):
 
 def test_resolve_checksums_prefers_the_record(caplog):
     live = {"0001-1000-audio-mixes.zip": "md5:" + "0" * 32}
-    with caplog.at_level(logging.WARNING, logger="synthdetect.sources"):
+    with caplog.at_level(logging.WARNING, logger="synthdetect.data.sources"):
         got = resolve_checksums(AAM_PUBLISHED_MD5, live=live)
     assert got["0001-1000-audio-mixes.zip"] == "md5:" + "0" * 32
     assert got["1001-2000-audio-mixes.zip"] == AAM_PUBLISHED_MD5["1001-2000-audio-mixes.zip"]

@@ -2,7 +2,13 @@ import numpy as np
 import pytest
 from audio_fixtures import SR, music_like
 
-from synthdetect.spectrogram import colour_table, render, save_png, spectrogram_image, stft_db
+from synthdetect.features.spectrogram import (
+    colour_table,
+    render,
+    save_png,
+    spectrogram_image,
+    stft_db,
+)
 
 
 def test_db_is_signed_with_reference_one_so_specshow_would_pick_coolwarm():

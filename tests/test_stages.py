@@ -17,8 +17,10 @@ import soundfile as sf
 from audio_fixtures import SR, music_like
 from PIL import Image
 
-from synthdetect import audio, features, spectrogram
-from synthdetect.stages import clip_track, histogram_track, spectrogram_track
+from synthdetect.audio import io as audio
+from synthdetect.features import histograms as features
+from synthdetect.features import spectrogram
+from synthdetect.pipeline.stages import clip_track, histogram_track, spectrogram_track
 
 SPEC = {
     "n_fft": 2048,

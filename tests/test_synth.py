@@ -10,8 +10,8 @@ import pytest
 
 pytest.importorskip("tinysoundfont", reason="pip install --no-deps tinysoundfont")
 
-from synthdetect.composer import compose  # noqa: E402
-from synthdetect.synth import (  # noqa: E402
+from synthdetect.corpora.composer import compose  # noqa: E402
+from synthdetect.corpora.synth import (  # noqa: E402
     DEFAULT_SOUNDFONT,
     RenderLengthError,
     RenderTimeoutError,

@@ -10,10 +10,10 @@ import pytest
 import torch
 from PIL import Image
 
-from synthdetect.images import load_image, load_images, open_image_cache, write_image_cache
-from synthdetect.metrics import binary_metrics
-from synthdetect.models import HistogramMLP, PaperCNN, build_resnet18
-from synthdetect.training import (
+from synthdetect.evaluation.metrics import binary_metrics
+from synthdetect.features.images import load_image, load_images, open_image_cache, write_image_cache
+from synthdetect.models.networks import HistogramMLP, PaperCNN, build_resnet18
+from synthdetect.models.training import (
     UntrustedModelError,
     backbone_features,
     load_sklearn,
@@ -81,7 +81,7 @@ def test_pick_device():
 def test_mlp_learns_a_separable_problem(caplog):
     X, y = separable_features(600, seed=0)
     seed_everything(0)
-    with caplog.at_level(logging.INFO, logger="synthdetect.training"):
+    with caplog.at_level(logging.INFO, logger="synthdetect.models.training"):
         res = train_classifier(
             HistogramMLP(20),
             (X[:400], y[:400]),

@@ -1,5 +1,5 @@
-"""Experiment variants (synthdetect.variants) and the comparison tables
-(synthdetect.robustness), on generated audio and hand-made metrics."""
+"""Experiment variants (synthdetect.pipeline.variants) and the comparison tables
+(synthdetect.evaluation.robustness), on generated audio and hand-made metrics."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ import pandas as pd
 import pytest
 from audio_fixtures import SR, music_like
 
-from synthdetect.experiment import SplitData, select_sources
-from synthdetect.robustness import controls_table, cross_source_table, robustness_table
-from synthdetect.variants import control_transform, manipulation_transform, mp3_kbps_for_rate
+from synthdetect.audio.codec import mp3_kbps_for_rate
+from synthdetect.evaluation.robustness import controls_table, cross_source_table, robustness_table
+from synthdetect.models.run import SplitData, select_sources
+from synthdetect.pipeline.variants import control_transform, manipulation_transform
 
 
 @pytest.mark.parametrize(

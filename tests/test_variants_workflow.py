@@ -13,11 +13,11 @@ import soundfile as sf
 from audio_fixtures import SR, music_like
 from workflow_helpers import TINY, job_counts, snakemake, write_config
 
-from synthdetect.audio import quantise_pcm16
-from synthdetect.batches import track_file
-from synthdetect.codec import estimate_bitrate_kbps
-from synthdetect.spectrogram import load_png, spectrogram_image
-from synthdetect.variants import manipulation_transform
+from synthdetect.audio.codec import estimate_bitrate_kbps
+from synthdetect.audio.io import quantise_pcm16
+from synthdetect.features.spectrogram import load_png, spectrogram_image
+from synthdetect.pipeline.buckets import track_file
+from synthdetect.pipeline.variants import manipulation_transform
 
 pytestmark = pytest.mark.workflow
 
@@ -197,7 +197,7 @@ def test_a_new_manipulation_reruns_only_its_own_jobs(run):
     }
     write_config(run / "more.yaml", cfg)
     manifest = pd.read_parquet(run / "results/manifest.parquet")
-    from synthdetect.batches import batch_of
+    from synthdetect.pipeline.buckets import batch_of
 
     buckets = {
         batch_of(r.source, r.track, TINY["batches"])

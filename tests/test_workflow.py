@@ -11,7 +11,7 @@ import pytest
 from audio_fixtures import write_corpus
 from workflow_helpers import TINY, folder_config, job_counts, jobs_run, snakemake, write_config
 
-from synthdetect.batches import batch_of, track_file
+from synthdetect.pipeline.buckets import batch_of, track_file
 
 pytestmark = pytest.mark.workflow
 

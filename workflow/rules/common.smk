@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 from snakemake.utils import validate
 
-from synthdetect.batches import batch_of
+from synthdetect.pipeline.buckets import batch_of
 
 validate(config, "../schemas/config.schema.yaml", set_default=True)
 
@@ -26,7 +26,7 @@ def _experiment_variants():
 
     Table 1 is the stem {results}; a control retrains under {results}/controls/<name>; a
     robustness manipulation scores the test split under {results}/robustness/<name>; a
-    cross-source setting retrains under {results}/cross/<name> (synthdetect.variants).
+    cross-source setting retrains under {results}/cross/<name> (synthdetect.pipeline.variants).
     """
     variants = {RESULTS: {"kind": "base", "split": None, "models": MODELS}}
     controls = config["controls"]
@@ -50,7 +50,7 @@ def _experiment_variants():
     robustness = config["robustness"]
     if robustness["enabled"]:
         # imported here: ~1 s (scipy.signal, pandas) every run would pay otherwise
-        from synthdetect.manipulations import DEFAULT_MANIPULATIONS, parse_manipulations
+        from synthdetect.audio.manipulations import DEFAULT_MANIPULATIONS, parse_manipulations
 
         specs = robustness["manipulations"] or DEFAULT_MANIPULATIONS
         parse_manipulations(specs)  # a bad entry fails here, naming the entry and key
@@ -145,7 +145,7 @@ def manifest():
 
 
 def batch_rows(wildcards):
-    """The manifest rows of one bucket of tracks (synthdetect.batches)."""
+    """The manifest rows of one bucket of tracks (synthdetect.pipeline.buckets)."""
     try:
         return _manifest_version()[1][wildcards.batch]
     except KeyError:

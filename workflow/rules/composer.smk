@@ -5,7 +5,7 @@ COMPOSER_SOURCES = [s for s in SOURCES if config["sources"][s]["kind"] == "compo
 # A missing SoundFont stops the run at startup, naming the source, the key and the fix.
 for _name in COMPOSER_SOURCES:
     if not Path(config["sources"][_name]["soundfont"]).is_file():
-        from synthdetect.composer_corpus import missing_soundfont_message
+        from synthdetect.corpora.composer_corpus import missing_soundfont_message
 
         raise ValueError(
             missing_soundfont_message(_name, config["sources"][_name]["soundfont"])

@@ -5,7 +5,7 @@ decided inside the jobs (FMA's selection needs tracks.csv; AAM's the archives' l
 so `snakemake -n` plans offline. Both rules are `cache: "omit-software"`: with `--cache`
 and SNAKEMAKE_OUTPUT_CACHE set, other result folders, configs and projects reuse one copy.
 The audio folder's name carries what decides its contents (subset, seed, count; see
-`synthdetect.acquire.archive_plan`), so configs that select differently keep separate
+`synthdetect.data.archives.archive_plan`), so configs that select differently keep separate
 folders side by side in `resources/`.
 
 The rules have no `benchmark:` (Snakemake refuses one on a cached rule); the log says
@@ -16,7 +16,7 @@ must not re-download gigabytes. What selects the members belongs in the folder n
 
 from functools import partial
 
-from synthdetect import acquire
+from synthdetect.data import archives as acquire
 
 DOWNLOADS = f"{RESOURCES}/archives"
 

@@ -25,7 +25,7 @@ rule table1:
         "../scripts/table1.py"
 
 
-# ---- beyond Table 1: robustness, codec controls, cross-source (synthdetect.robustness)
+# ---- beyond Table 1: robustness, codec controls, cross-source (synthdetect.evaluation.robustness)
 
 ROBUSTNESS_MODELS = config["robustness"]["models"] or MODELS
 CONTROL_STEMS = stems("control")

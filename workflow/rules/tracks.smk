@@ -1,6 +1,6 @@
 """Per-track stages: clip -> spectrogram PNG -> histograms, one job per bucket of tracks.
 
-A track's bucket is a stable hash of its source and id (synthdetect.batches), and each
+A track's bucket is a stable hash of its source and id (synthdetect.pipeline.buckets), and each
 bucket's job writes one file per track into the bucket's folder. Per-track work is tens
 of milliseconds; a job per track cost Snakemake more than the work (DAG building, and
 on a cluster a SLURM job or a fresh Snakemake each). Three rules, not one, so that a
@@ -38,7 +38,7 @@ rule clip:
         sample_rate=config["clip"]["sample_rate"],
         code=code("stages", "batches", "audio"),
     run:
-        from synthdetect.stages import clip_batch
+        from synthdetect.pipeline.stages import clip_batch
 
         clip_batch(
             params.tracks,
@@ -68,7 +68,7 @@ rule spectrogram:
         spectrogram=config["spectrogram"],
         code=code("stages", "audio", "spectrogram"),
     run:
-        from synthdetect.stages import spectrogram_batch
+        from synthdetect.pipeline.stages import spectrogram_batch
 
         spectrogram_batch(
             params.tracks,
@@ -98,7 +98,7 @@ rule histograms:
         features=config["features"],
         code=code("stages", "spectrogram", "features", "histogram_io"),
     run:
-        from synthdetect.stages import histogram_batch
+        from synthdetect.pipeline.stages import histogram_batch
 
         histogram_batch(
             params.tracks, input[0], output[0], features=params.features, log=log[0]
@@ -157,7 +157,7 @@ rule control_clip:
         },
         code=code("stages", "batches", "audio", "variants", "codec", "manipulations"),
     run:
-        from synthdetect.variants import control_clip_batch
+        from synthdetect.pipeline.variants import control_clip_batch
 
         control_clip_batch(
             params.tracks,
@@ -203,7 +203,7 @@ rule manipulate:
             "histogram_io",
         ),
     run:
-        from synthdetect.variants import manipulation_batch
+        from synthdetect.pipeline.variants import manipulation_batch
 
         manipulation_batch(
             params.tracks, input[0], *output, log=log[0], **params.settings

@@ -5,8 +5,8 @@ import logging
 
 import pandas as pd
 
-from synthdetect import analysis
-from synthdetect.features import feature_names
+from synthdetect.evaluation import analysis
+from synthdetect.features.histograms import feature_names
 from synthdetect.logs import setup_logging
 
 setup_logging(snakemake.log[0])

@@ -2,8 +2,8 @@
 
 import json
 
-from synthdetect.bundle import write_bundle
 from synthdetect.logs import setup_logging
+from synthdetect.serving.bundle import write_bundle
 
 setup_logging(snakemake.log[0])
 inp = snakemake.input

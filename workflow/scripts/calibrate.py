@@ -4,7 +4,7 @@ import logging
 
 import pandas as pd
 
-from synthdetect.calibration import calibrate_predictions, plot_reliability, write_json
+from synthdetect.evaluation.calibration import calibrate_predictions, plot_reliability, write_json
 from synthdetect.logs import setup_logging
 
 setup_logging(snakemake.log[0])

@@ -2,7 +2,7 @@
 
 import logging
 
-from synthdetect import candidates
+from synthdetect.data import candidates
 from synthdetect.logs import setup_logging
 
 setup_logging(snakemake.log[0])

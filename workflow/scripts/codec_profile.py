@@ -6,7 +6,7 @@ from collections import Counter
 
 import pandas as pd
 
-from synthdetect.codec import bitrate_profile
+from synthdetect.audio.codec import bitrate_profile
 from synthdetect.logs import setup_logging
 
 setup_logging(snakemake.log[0])

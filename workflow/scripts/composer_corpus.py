@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from synthdetect.composer_corpus import build_composer_corpus
+from synthdetect.corpora.composer_corpus import build_composer_corpus
 from synthdetect.logs import setup_logging
 
 # The builder's worker processes are spawned: they import this file again, and must

@@ -3,8 +3,8 @@
 import json
 import logging
 
+from synthdetect.evaluation.robustness import controls_table, flat_markdown
 from synthdetect.logs import setup_logging
-from synthdetect.robustness import controls_table, flat_markdown
 
 setup_logging(snakemake.log[0])
 metrics = {}

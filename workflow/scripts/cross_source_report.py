@@ -5,9 +5,14 @@ import logging
 
 import pandas as pd
 
+from synthdetect.evaluation.robustness import (
+    cross_source_table,
+    flat_markdown,
+    plot_heatmap,
+    sources_line,
+)
+from synthdetect.evaluation.tables import METRICS
 from synthdetect.logs import setup_logging
-from synthdetect.report import METRICS
-from synthdetect.robustness import cross_source_table, flat_markdown, plot_heatmap, sources_line
 
 setup_logging(snakemake.log[0])
 metrics = {}

@@ -1,7 +1,8 @@
 """Score a trained model on every split; metrics on the test split only."""
 
-from synthdetect.experiment import evaluate, feature_splits, image_splits, select_sources
+from synthdetect.evaluation.evaluate import evaluate
 from synthdetect.logs import setup_logging
+from synthdetect.models.run import feature_splits, image_splits, select_sources
 
 setup_logging(snakemake.log[0])
 inp = snakemake.input

@@ -4,11 +4,11 @@ import logging
 
 import pandas as pd
 
-from synthdetect.batches import track_file
-from synthdetect.features import feature_names
-from synthdetect.histogram_io import feature_table, read_track_histograms
+from synthdetect.features.histogram_io import feature_table, read_track_histograms
+from synthdetect.features.histograms import feature_names
 from synthdetect.logs import setup_logging
-from synthdetect.stages import HISTOGRAM_SUFFIX
+from synthdetect.pipeline.buckets import track_file
+from synthdetect.pipeline.stages import HISTOGRAM_SUFFIX
 
 setup_logging(snakemake.log[0])
 p = snakemake.params

@@ -1,6 +1,6 @@
 """A source's audio (FMA clips or AAM mixes) out of its archives into the output folder."""
 
-from synthdetect import acquire
+from synthdetect.data import archives as acquire
 from synthdetect.logs import setup_logging
 
 setup_logging(snakemake.log[0])

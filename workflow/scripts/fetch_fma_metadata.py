@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from synthdetect import acquire
+from synthdetect.data import archives as acquire
 from synthdetect.logs import setup_logging
 
 setup_logging(snakemake.log[0])

@@ -4,10 +4,10 @@ import logging
 
 import pandas as pd
 
-from synthdetect.batches import track_file
-from synthdetect.images import write_image_cache
+from synthdetect.features.images import write_image_cache
 from synthdetect.logs import setup_logging
-from synthdetect.stages import PNG_SUFFIX
+from synthdetect.pipeline.buckets import track_file
+from synthdetect.pipeline.stages import PNG_SUFFIX
 
 setup_logging(snakemake.log[0])
 p = snakemake.params

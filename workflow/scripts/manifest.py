@@ -5,7 +5,7 @@ import logging
 import pandas as pd
 
 from synthdetect.logs import setup_logging
-from synthdetect.manifest import build_manifest
+from synthdetect.pipeline.manifest import build_manifest
 
 setup_logging(snakemake.log[0])
 params = snakemake.params

@@ -4,13 +4,13 @@ import logging
 
 import pandas as pd
 
-from synthdetect.logs import setup_logging
-from synthdetect.robustness import (
+from synthdetect.evaluation.robustness import (
     ROBUSTNESS_METRICS,
     flat_markdown,
     plot_heatmap,
     robustness_table,
 )
+from synthdetect.logs import setup_logging
 
 setup_logging(snakemake.log[0])
 scores = pd.concat([pd.read_parquet(p) for p in snakemake.input], ignore_index=True)

@@ -2,8 +2,8 @@
 
 import logging
 
+from synthdetect.evaluation.robustness import score_manipulations
 from synthdetect.logs import setup_logging
-from synthdetect.robustness import score_manipulations
 
 setup_logging(snakemake.log[0])
 p = snakemake.params

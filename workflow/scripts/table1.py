@@ -2,8 +2,8 @@
 
 import logging
 
+from synthdetect.evaluation.tables import load_metrics, table1, to_markdown
 from synthdetect.logs import setup_logging
-from synthdetect.report import load_metrics, table1, to_markdown
 
 setup_logging(snakemake.log[0])
 models = snakemake.params.models

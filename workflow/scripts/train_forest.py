@@ -1,7 +1,7 @@
 """Random Forest on a histogram feature set."""
 
-from synthdetect.experiment import feature_splits, fit_forest, select_sources
 from synthdetect.logs import setup_logging
+from synthdetect.models.run import feature_splits, fit_forest, select_sources
 
 setup_logging(snakemake.log[0])
 sources = snakemake.params.sources

@@ -1,7 +1,7 @@
 """The paper's CNN or frozen ResNet18 on the spectrogram images."""
 
-from synthdetect.experiment import fit_network, image_splits, select_sources
 from synthdetect.logs import setup_logging
+from synthdetect.models.run import fit_network, image_splits, select_sources
 
 setup_logging(snakemake.log[0])
 p = snakemake.params

@@ -1,0 +1,1 @@
+"""Audio in and out: decoding and probing files, clips, codecs and manipulations."""

@@ -1,0 +1,2 @@
+"""Scoring what the models learned: metrics, calibration, histogram analysis, robustness
+and the report's tables."""

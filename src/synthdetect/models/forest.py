@@ -1,0 +1,81 @@
+"""The Random Forest baselines and safe scikit-learn persistence (skops, never pickle).
+
+Kept apart from :mod:`synthdetect.models.training` so the forest jobs do not import torch.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.ensemble import RandomForestClassifier
+
+
+def train_random_forest(
+    X: np.ndarray | pd.DataFrame,
+    y: np.ndarray,
+    *,
+    seed: int,
+    n_estimators: int = 300,
+    max_depth: int | None = None,
+    n_jobs: int = 1,
+) -> RandomForestClassifier:
+    """A RandomForestClassifier fitted with ``random_state=seed`` (same seed, same forest,
+    whatever ``n_jobs``). ``predict_proba(X)[:, 1]`` is P(AI) when y uses 1 = AI."""
+    rf = RandomForestClassifier(
+        n_estimators=n_estimators, max_depth=max_depth, n_jobs=n_jobs, random_state=seed
+    )
+    return rf.fit(X, np.asarray(y).astype(np.int64))
+
+
+def _atomic_path(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path.with_name(path.name + ".tmp")
+
+
+#: Types a saved random forest needs beyond skops' defaults; trusted by load_sklearn.
+DEFAULT_TRUSTED_SKLEARN_TYPES: tuple[str, ...] = ("sklearn.tree._tree.Tree",)
+
+
+class UntrustedModelError(RuntimeError):
+    """A skops file holds types outside the trusted list; it was not loaded."""
+
+
+def _skops_io():
+    try:
+        import skops.io as sio
+    except ImportError as err:  # pragma: no cover - skops is a declared dependency
+        raise ImportError(
+            "saving/loading scikit-learn models needs skops (pip install skops); "
+            "pickle is not used because loading a pickle runs arbitrary code"
+        ) from err
+    return sio
+
+
+def save_sklearn(model: Any, path: str | os.PathLike) -> None:
+    """Save a scikit-learn model in skops' safe format (``.skops``), atomically."""
+    sio = _skops_io()
+    path = Path(path)
+    tmp = _atomic_path(path)
+    sio.dump(model, tmp)
+    os.replace(tmp, path)
+
+
+def load_sklearn(path: str | os.PathLike, trusted: Sequence[str] | None = None) -> Any:
+    """Load a ``.skops`` model, trusting only skops' defaults plus ``trusted``
+    (default :data:`DEFAULT_TRUSTED_SKLEARN_TYPES`). Any other type in the file raises
+    :class:`UntrustedModelError` naming it, and nothing is loaded."""
+    sio = _skops_io()
+    allowed = set(DEFAULT_TRUSTED_SKLEARN_TYPES if trusted is None else trusted)
+    untrusted = sio.get_untrusted_types(file=Path(path))
+    refused = sorted(set(untrusted) - allowed)
+    if refused:
+        raise UntrustedModelError(
+            f"{path} contains types that are not trusted: {refused}; inspect the file and "
+            "pass them in `trusted` if they are expected"
+        )
+    return sio.load(Path(path), trusted=list(untrusted))

@@ -1,0 +1,1 @@
+"""Using a trained model: the bundle (weights, preprocessing, calibration) and `predict`."""

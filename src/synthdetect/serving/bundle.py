@@ -1,0 +1,431 @@
+"""Model bundles: everything needed to score new audio with a trained model.
+
+A bundle is a directory the workflow exports per model (``{results}/bundles/{model}/``)::
+
+    bundle.json     format, versions, preprocessing, model, calibration, metrics
+    model.pt        torch state dict (loaded with ``weights_only=True``), or
+    model.skops     a scikit-learn model in skops' safe format
+
+``bundle.json`` carries the exact preprocessing the model was trained with -- the clip
+stage's ``seconds`` and ``sample_rate`` and the config's whole ``spectrogram`` and
+``features`` sections -- so :mod:`synthdetect.serving.scoring` can rerun the workflow's own
+functions on new audio. :func:`read_bundle` refuses a bundle of another format version,
+one whose preprocessing is missing or malformed, one whose preprocessing does not fit
+its model (image size, feature count) and one whose weights file changed, each with a
+message naming the key or file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+import shutil
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import synthdetect
+from synthdetect.features.histograms import feature_names
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "ARCHITECTURES",
+    "FORMAT",
+    "FORMAT_VERSION",
+    "Bundle",
+    "BundleError",
+    "read_bundle",
+    "write_bundle",
+]
+
+FORMAT = "synthdetect-bundle"
+#: Bump when bundle.json changes incompatibly; readers refuse other versions.
+FORMAT_VERSION = 1
+MANIFEST = "bundle.json"
+
+#: Model family (the part of the model name before ``_``) -> architecture name.
+ARCHITECTURES = {
+    "rf": "RandomForestClassifier",
+    "mlp": "HistogramMLP",
+    "cnn": "PaperCNN",
+    "resnet18": "FrozenResNet18",
+}
+
+
+class BundleError(ValueError):
+    """A bundle that cannot be used, with the reason and the offending key or file."""
+
+
+# --------------------------------------------------------------------------- validation
+
+_Check = Callable[[Any], bool]
+
+
+def _number(lo: float | None = None, *, strict: bool = False) -> _Check:
+    def check(v: Any) -> bool:
+        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+            return False
+        return lo is None or (v > lo if strict else v >= lo)
+
+    return check
+
+
+def _integer(lo: int) -> _Check:
+    return lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= lo
+
+
+def _optional(check: _Check) -> _Check:
+    return lambda v: v is None or check(v)
+
+
+def _channels(v: Any) -> bool:
+    return (
+        isinstance(v, list) and 0 < len(v) == len(set(v)) and all(c in ("R", "G", "B") for c in v)
+    )
+
+
+#: Every preprocessing key scoring needs, with its check and what the check wants.
+#: Mirrors workflow/schemas/config.schema.yaml (the sections are copied from the config).
+PREPROCESSING: dict[str, tuple[_Check, str]] = {
+    "clip.seconds": (_number(0, strict=True), "a number > 0"),
+    "clip.sample_rate": (_integer(8000), "an integer >= 8000"),
+    "spectrogram.n_fft": (_integer(16), "an integer >= 16"),
+    "spectrogram.hop_length": (_integer(1), "an integer >= 1"),
+    "spectrogram.ref": (
+        lambda v: v == "max" or _number(0, strict=True)(v),
+        "a number > 0 or 'max'",
+    ),
+    "spectrogram.top_db": (_optional(_number(0, strict=True)), "a number > 0 or null"),
+    "spectrogram.scale": (lambda v: v in ("linear", "mel"), "'linear' or 'mel'"),
+    "spectrogram.n_mels": (_integer(8), "an integer >= 8"),
+    "spectrogram.cmap": (lambda v: isinstance(v, str) and bool(v), "a colormap name"),
+    "spectrogram.vmin": (_optional(_number()), "a number or null"),
+    "spectrogram.vmax": (_optional(_number()), "a number or null"),
+    "spectrogram.size": (
+        lambda v: isinstance(v, list) and len(v) == 2 and all(_integer(16)(x) for x in v),
+        "[height, width], integers >= 16",
+    ),
+    "features.color.channels": (_channels, "a list of distinct channels out of R, G, B"),
+    "features.color.bins": (_integer(2), "an integer >= 2"),
+    "features.deriv.sigma": (_number(0, strict=True), "a number > 0"),
+    "features.deriv.bins": (_integer(2), "an integer >= 2"),
+    "features.deriv.limit": (_number(0, strict=True), "a number > 0"),
+}
+
+
+def _lookup(tree: Mapping[str, Any], dotted: str, where: str) -> Any:
+    node: Any = tree
+    walked = []
+    for part in dotted.split("."):
+        walked.append(part)
+        if not isinstance(node, Mapping) or part not in node:
+            raise BundleError(f"{where}: key {'.'.join(walked)!r} is missing")
+        node = node[part]
+    return node
+
+
+def validate_preprocessing(pre: Any, where: str = "bundle.json") -> dict[str, Any]:
+    """Check a ``preprocessing`` section: every key present, of the right type and range."""
+    if not isinstance(pre, Mapping):
+        raise BundleError(f"{where}: key 'preprocessing' is missing or not a mapping")
+    for key, (check, wanted) in PREPROCESSING.items():
+        value = _lookup(pre, key, where + ": preprocessing")
+        if not check(value):
+            raise BundleError(f"{where}: preprocessing.{key} must be {wanted}, not {value!r}")
+    return dict(pre)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def model_spec(name: str, hp: Mapping[str, Any], preprocessing: Mapping[str, Any]) -> dict:
+    """The ``model`` section of a bundle (without the weights entry)."""
+    family, _, kind = name.partition("_")
+    if family not in ARCHITECTURES:
+        raise BundleError(
+            f"unknown model {name!r}: the family must be one of {list(ARCHITECTURES)}"
+        )
+    spec: dict[str, Any] = {
+        "name": name,
+        "family": family,
+        "architecture": ARCHITECTURES[family],
+        "hyperparameters": dict(hp),
+    }
+    if family in ("rf", "mlp"):
+        if kind not in ("color", "deriv"):
+            raise BundleError(f"model {name!r}: histogram models end in _color or _deriv")
+        feats = preprocessing["features"]
+        names = feature_names(kind, colour=feats["color"], deriv=feats["deriv"])
+        spec |= {"input": "features", "feature_kind": kind, "n_features": len(names)}
+    else:
+        spec |= {"input": "image", "image_size": list(preprocessing["spectrogram"]["size"])}
+    return spec
+
+
+# --------------------------------------------------------------------------- the bundle
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """A validated bundle: its directory and the parsed ``bundle.json``."""
+
+    path: Path
+    meta: dict[str, Any]
+
+    @property
+    def name(self) -> str:
+        return self.meta["model"]["name"]
+
+    @property
+    def family(self) -> str:
+        return self.meta["model"]["family"]
+
+    @property
+    def preprocessing(self) -> dict[str, Any]:
+        return self.meta["preprocessing"]
+
+    @property
+    def calibration(self) -> dict[str, Any]:
+        return self.meta["calibration"]
+
+    @property
+    def temperature(self) -> float:
+        return float(self.calibration["temperature"])
+
+    @property
+    def threshold(self) -> float:
+        return float(self.calibration["threshold"])
+
+    @property
+    def logit_clip_eps(self) -> float:
+        return float(self.calibration["logit_clip_eps"])
+
+    @property
+    def weights_path(self) -> Path:
+        return self.path / self.meta["model"]["weights"]["file"]
+
+    def load_model(self, device: str = "cpu"):
+        """The trained model: a fitted scikit-learn estimator or a torch module in eval mode.
+
+        A forest loads without importing torch.
+        """
+        spec = self.meta["model"]
+        if self.family == "rf":
+            from synthdetect.models.forest import load_sklearn
+
+            try:
+                return load_sklearn(self.weights_path)
+            except (OSError, ValueError, TypeError) as err:
+                raise BundleError(
+                    f"{self.weights_path}: not a loadable skops model: {err}"
+                ) from err
+        from synthdetect.models import training
+        from synthdetect.models.run import build_network
+
+        try:
+            size = spec.get("image_size") or [224, 224]
+            net = build_network(
+                self.name,
+                spec["hyperparameters"],
+                n_features=spec.get("n_features"),
+                image_size=int(size[0]),
+                weights="none",
+            )
+            model = training.load_state_dict(net, self.weights_path)
+        except (RuntimeError, KeyError, TypeError, ValueError) as err:
+            raise BundleError(
+                f"{self.weights_path}: the weights do not load into a {spec['architecture']} "
+                f"with the bundle's hyper-parameters: {err}"
+            ) from err
+        return model.to(training.pick_device(device))
+
+
+def read_bundle(path: str | os.PathLike, *, check_weights: bool = True) -> Bundle:
+    """Read and validate a bundle directory (or its ``bundle.json``).
+
+    Raises :class:`BundleError` naming the problem: not a bundle, another format or
+    format version, a missing or malformed preprocessing/calibration key, preprocessing
+    that does not fit the model, a missing weights file or one whose SHA-256 changed.
+    """
+    path = Path(path)
+    if path.name == MANIFEST and path.is_file():
+        path = path.parent
+    manifest = path / MANIFEST
+    if not manifest.is_file():
+        what = "does not exist" if not path.exists() else f"has no {MANIFEST}"
+        raise BundleError(f"{path} is not a model bundle: it {what}")
+    where = str(manifest)
+    try:
+        meta = json.loads(manifest.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise BundleError(f"{where}: not readable JSON ({err})") from err
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise BundleError(f"{where}: key 'format' must be {FORMAT!r}; this is not a bundle")
+    version = meta.get("format_version")
+    if version != FORMAT_VERSION:
+        raise BundleError(
+            f"{where}: format_version {version!r} is not supported: synthdetect "
+            f"{synthdetect.__version__} reads format_version {FORMAT_VERSION} (the bundle was "
+            f"written by synthdetect {meta.get('synthdetect_version', '?')}); re-export it "
+            "with this version's workflow or use a matching synthdetect"
+        )
+    pre = validate_preprocessing(meta.get("preprocessing"), where)
+
+    model = meta.get("model")
+    if not isinstance(model, Mapping):
+        raise BundleError(f"{where}: key 'model' is missing")
+    for key in ("name", "family", "architecture", "input", "hyperparameters", "weights"):
+        _lookup(model, key, f"{where}: model")
+    for key in ("hyperparameters", "weights"):
+        if not isinstance(model[key], Mapping):
+            raise BundleError(f"{where}: model.{key} must be a mapping, not {model[key]!r}")
+    if not isinstance(model["name"], str):
+        raise BundleError(f"{where}: model.name must be a string, not {model['name']!r}")
+    try:
+        expected = model_spec(model["name"], model["hyperparameters"], pre)
+    except BundleError as err:
+        raise BundleError(f"{where}: model.name: {err}") from None
+    for key in ("family", "architecture", "input", "feature_kind", "n_features", "image_size"):
+        if key in expected and model.get(key) != expected[key]:
+            raise BundleError(
+                f"{where}: model.{key} is {model.get(key)!r} but the model and its "
+                f"preprocessing imply {expected[key]!r} (preprocessing mismatch)"
+            )
+
+    cal = meta.get("calibration")
+    if not isinstance(cal, Mapping):
+        raise BundleError(f"{where}: key 'calibration' is missing")
+    for key, check, wanted in (
+        ("temperature", _number(0, strict=True), "a number > 0"),
+        ("threshold", lambda v: _number(0)(v) and v <= 1, "a probability in [0, 1]"),
+        ("logit_clip_eps", lambda v: _number(0, strict=True)(v) and v < 0.5, "in (0, 0.5)"),
+    ):
+        value = _lookup(cal, key, f"{where}: calibration")
+        if not check(value):
+            raise BundleError(f"{where}: calibration.{key} must be {wanted}, not {value!r}")
+
+    weights = model["weights"]
+    file = _lookup(weights, "file", f"{where}: model.weights")
+    wpath = path / str(file)
+    if Path(str(file)).name != str(file) or not wpath.is_file():
+        raise BundleError(f"{where}: model.weights.file {file!r} is not a file in {path}")
+    if check_weights:
+        digest = _sha256(wpath)
+        if digest != weights.get("sha256"):
+            raise BundleError(
+                f"{wpath}: SHA-256 {digest[:12]}... does not match model.weights.sha256 "
+                f"{str(weights.get('sha256'))[:12]}... in {MANIFEST}; the weights were changed"
+            )
+    if meta.get("synthdetect_version") != synthdetect.__version__:
+        log.warning(
+            "%s was written by synthdetect %s; this is %s",
+            path,
+            meta.get("synthdetect_version"),
+            synthdetect.__version__,
+        )
+    return Bundle(path=path, meta=meta)
+
+
+def write_bundle(
+    out_dir: str | os.PathLike,
+    *,
+    model: str,
+    weights: str | os.PathLike,
+    hp: Mapping[str, Any],
+    preprocessing: Mapping[str, Any],
+    calibration: Mapping[str, Any],
+    metrics: Mapping[str, Any] | None = None,
+    ci: Mapping[str, Any] | None = None,
+    training: Mapping[str, Any] | None = None,
+    verify: bool = True,
+) -> Bundle:
+    """Write a bundle directory (atomically: built beside it, then renamed into place).
+
+    ``preprocessing`` holds ``clip`` (``seconds``, ``sample_rate``), ``spectrogram`` and
+    ``features`` as in the config; ``calibration`` is the calibrate step's JSON
+    (``temperature``, ``threshold``, ``logit_clip_eps``, ECE, per-split metrics);
+    ``metrics`` the test metrics (Table 1's column), ``ci`` their bootstrap intervals,
+    ``training`` free-form provenance (seed, split sizes). With ``verify`` the bundle is
+    read back and its model loaded, so a bundle that cannot score fails here.
+    """
+    out = Path(out_dir)
+    weights = Path(weights)
+    clip = preprocessing["clip"]
+    pre = validate_preprocessing(
+        json.loads(  # a plain copy: tuples become lists, as they read back
+            json.dumps(
+                {
+                    "clip": {k: clip[k] for k in ("seconds", "sample_rate") if k in clip},
+                    "spectrogram": preprocessing["spectrogram"],
+                    "features": preprocessing["features"],
+                }
+            )
+        ),
+        "preprocessing",
+    )
+    spec = model_spec(model, hp, pre)
+    suffix = ".skops" if spec["family"] == "rf" else ".pt"
+    if weights.suffix != suffix:
+        raise BundleError(f"{weights}: a {model} model's weights should be a {suffix} file")
+    cal = {k: v for k, v in calibration.items() if k not in ("model", "metrics")}
+    meta = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "synthdetect_version": synthdetect.__version__,
+        "model": spec | {"weights": {"file": "model" + suffix, "sha256": _sha256(weights)}},
+        "preprocessing": pre,
+        "calibration": cal,
+        "metrics": {
+            "test": dict(metrics or {}),
+            "splits": dict(calibration.get("metrics") or {}),
+            "ci": dict(ci or {}),
+        },
+        "training": dict(training or {}),
+    }
+    tmp = out.with_name(f".{out.name}.tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    try:
+        shutil.copyfile(weights, tmp / ("model" + suffix))
+        (tmp / MANIFEST).write_text(json.dumps(_jsonable(meta), indent=2) + "\n")
+        if verify:
+            read_bundle(tmp).load_model("cpu")
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if out.exists():
+        shutil.rmtree(out)
+    os.replace(tmp, out)
+    log.info(
+        "wrote bundle %s (%s, threshold %.3f, T %.3f)",
+        out,
+        model,
+        cal["threshold"],
+        cal["temperature"],
+    )
+    return Bundle(path=out, meta=meta)
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, Mapping):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return _jsonable(obj.item())
+    return obj

@@ -1,0 +1,307 @@
+"""The ``synthdetect`` command line.
+
+``synthdetect predict --model BUNDLE PATH...`` scores audio files (or every audio file
+under a directory) with a model bundle exported by the workflow
+(``{results}/bundles/{model}``). Exit status: 0 when the command ran (files that could
+not be read are reported per file, in the ``status`` column and on stderr), 2 on a
+usage error (bad option, unusable bundle, unwritable output).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import logging
+import sys
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import synthdetect
+
+__all__ = ["build_parser", "collect_files", "main"]
+
+PROG = "synthdetect"
+
+
+class UsageError(Exception):
+    """A problem with how the command was called (exit status 2)."""
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def audio_suffixes() -> set[str]:
+    """File name endings collected from directories: every format soundfile reads."""
+    import soundfile as sf
+
+    suffixes = {f".{name.lower()}" for name in sf.available_formats()}
+    return suffixes | {".wav", ".aif", ".aiff", ".aifc", ".oga", ".opus", ".mp3", ".snd"}
+
+
+def collect_files(paths: Iterable[str]) -> list[str]:
+    """Files named on the command line as given (even unreadable ones: they get reported);
+    directories expanded recursively to their audio files (sorted, hidden ones skipped)."""
+    suffixes = audio_suffixes()
+    out: list[str] = []
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            found = sorted(
+                f
+                for f in p.rglob("*")
+                if f.is_file()
+                and f.suffix.lower() in suffixes
+                and not any(part.startswith(".") for part in f.relative_to(p).parts)
+            )
+            if not found:
+                print(f"{PROG} predict: {raw}: no audio files in this directory", file=sys.stderr)
+            out += [str(f) for f in found]
+        else:
+            out.append(str(p))
+    return list(dict.fromkeys(out))
+
+
+# --------------------------------------------------------------------------- outputs
+
+
+FILE_COLUMNS = ["file", "p_ai", "label", "windows", "duration_s", "status", "message"]
+
+
+def _fmt(v, digits: int = 3) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return f"{v:.{digits}f}"
+    return str(v)
+
+
+def render_table(results, *, windows: bool, threshold: float) -> str:
+    """Aligned plain-text table; with ``windows`` each file is followed by its windows."""
+    rows = [["file", "p_ai", "label", "windows", "status"]]
+    for r in results:
+        status = r.status if r.status == "ok" else f"error: {r.message}"
+        if r.status == "ok" and r.padded:
+            status = "ok (padded: shorter than one window)"
+        rows.append([r.path, _fmt(r.p_ai), r.label or "", str(r.n_windows), status])
+        if windows:
+            for w in r.windows:
+                label = "ai" if w.p_ai >= threshold else "human"
+                rows.append([f"  {w.start_s:8.1f}-{w.end_s:.1f} s", _fmt(w.p_ai), label, "", ""])
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    lines = []
+    for row in rows:
+        cells = [
+            c.ljust(w) if i in (0, 2) else c.rjust(w)
+            for i, (c, w) in enumerate(zip(row[:-1], widths, strict=True))
+        ]
+        lines.append("  ".join([*cells, row[-1]]).rstrip())
+    return "\n".join(lines) + "\n"
+
+
+def render_csv(results, *, windows: bool, threshold: float) -> str:
+    """One row per file (``scope=file``); with ``windows`` one more per window after it."""
+    buf = io.StringIO()
+    columns = ["scope", *FILE_COLUMNS, "padded", "start_s", "end_s"]
+    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    for r in results:
+        row = {k: v for k, v in r.as_dict().items() if k in columns}
+        row = {k: _fmt(v, 3 if k == "duration_s" else 6) for k, v in row.items()}
+        writer.writerow({"scope": "file", **row})
+        if windows:
+            for w in r.windows:
+                writer.writerow(
+                    {
+                        "scope": "window",
+                        "file": r.path,
+                        "p_ai": _fmt(w.p_ai, 6),
+                        "label": "ai" if w.p_ai >= threshold else "human",
+                        "windows": 1,
+                        "status": "ok",
+                        "padded": w.padded,
+                        "start_s": _fmt(w.start_s),
+                        "end_s": _fmt(w.end_s),
+                    }
+                )
+    return buf.getvalue()
+
+
+def render_json(results, *, windows: bool, header: dict) -> str:
+    doc = {**header, "files": [r.as_dict(windows=windows) for r in results]}
+    return json.dumps(doc, indent=2) + "\n"
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def _positive(kind):
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be > 0, not {text}")
+        return value
+
+    return parse
+
+
+def _probability(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1], not {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Tell AI-generated from human music with spectrogram classifiers.",
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {synthdetect.__version__}"
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser(
+        "predict",
+        help="score audio files with a trained model bundle",
+        description=(
+            "Score audio files with a model bundle ({results}/bundles/{model}). Each file is "
+            "cut into windows of the training clip length, every window goes through the "
+            "training preprocessing, and the file's P(AI) aggregates the windows' "
+            "calibrated logits. Files shorter than one window are zero-padded into one."
+        ),
+        epilog="Exit status: 0 when scoring ran (unreadable files are reported per file), "
+        "2 on a usage error.",
+    )
+    p.add_argument("paths", nargs="+", metavar="PATH", help="audio files or directories")
+    p.add_argument(
+        "-m",
+        "--model",
+        required=True,
+        metavar="BUNDLE",
+        help="a bundle directory, e.g. results/demo/bundles/cnn",
+    )
+    p.add_argument(
+        "--hop",
+        type=_positive(float),
+        default=None,
+        metavar="SECONDS",
+        help="seconds between window starts (default: the window length)",
+    )
+    p.add_argument(
+        "--aggregate",
+        choices=("mean", "max"),
+        default="mean",
+        help="how window logits make the file's score (default: mean)",
+    )
+    p.add_argument(
+        "--threshold",
+        type=_probability,
+        default=None,
+        help="P(AI) at which a file is labelled AI (default: the bundle's calibrated threshold)",
+    )
+    p.add_argument(
+        "--format",
+        choices=("table", "csv", "json"),
+        default="table",
+        dest="fmt",
+        help="output format (default: table)",
+    )
+    p.add_argument("-o", "--output", metavar="FILE", help="write there instead of stdout")
+    p.add_argument("--windows", action="store_true", help="also list every window's score")
+    p.add_argument("--device", default="cpu", help="torch device: cpu (default), cuda, auto")
+    p.add_argument(
+        "--threads",
+        type=_positive(int),
+        default=None,
+        help="CPU threads for torch (default: torch's choice)",
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
+    p.set_defaults(func=cmd_predict)
+    return parser
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from synthdetect.serving.bundle import BundleError
+    from synthdetect.serving.scoring import Scorer
+
+    try:
+        scorer = Scorer(args.model, device=args.device, threads=args.threads)
+    except BundleError as err:
+        raise UsageError(f"--model: {err}") from None
+    except RuntimeError as err:  # e.g. --device cuda without CUDA
+        raise UsageError(str(err)) from None
+    files = collect_files(args.paths)
+    threshold = scorer.bundle.threshold if args.threshold is None else args.threshold
+    results = []
+    with scorer:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(
+            files,
+            desc="scoring",
+            unit="file",
+            file=sys.stderr,
+            disable=True if args.no_progress or len(files) < 2 else None,
+        )
+        for path in bar:
+            r = scorer.score_file(
+                path, hop_s=args.hop, aggregate=args.aggregate, threshold=threshold
+            )
+            if r.status != "ok":
+                bar.write(f"{PROG} predict: {path}: {r.message}", file=sys.stderr)
+            results.append(r)
+    header = {
+        "model": scorer.bundle.name,
+        "bundle": str(scorer.bundle.path),
+        "synthdetect_version": synthdetect.__version__,
+        "threshold": threshold,
+        "temperature": scorer.bundle.temperature,
+        "aggregate": args.aggregate,
+        "window_s": scorer.seconds,
+        "hop_s": args.hop if args.hop is not None else scorer.seconds,
+    }
+    if args.fmt == "json":
+        text = render_json(results, windows=args.windows, header=header)
+    elif args.fmt == "csv":
+        text = render_csv(results, windows=args.windows, threshold=threshold)
+    else:
+        text = render_table(results, windows=args.windows, threshold=threshold)
+    if args.output:
+        try:
+            Path(args.output).write_text(text)
+        except OSError as err:
+            raise UsageError(f"--output: cannot write {args.output}: {err}") from None
+        print(f"{PROG} predict: wrote {len(results)} files to {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
+        format=f"{PROG}: %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        return args.func(args)
+    except UsageError as err:
+        parser.exit(2, f"{PROG} {args.command}: error: {err}\n")
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,272 @@
+"""Score any audio file with a model bundle: slide the training preprocessing over it.
+
+Each window goes through exactly the workflow's per-track functions with the bundle's
+parameters: the clip stage (:func:`synthdetect.audio.io.make_clip`: the window, mono,
+resampled to the configured rate, written as a 16-bit WAV and read back with
+:func:`~synthdetect.audio.io.read_clip`), the spectrogram stage
+(:func:`~synthdetect.features.spectrogram.spectrogram_image`) and, for the histogram models, the
+histogram stage and the feature normalisation
+(:func:`~synthdetect.features.histograms.track_histograms`,
+:func:`~synthdetect.features.histogram_io.feature_table`). A window's model logit is divided by
+the bundle's temperature; a file's score aggregates its windows' calibrated logits
+(mean by default, or max) and is labelled AI at the bundle's threshold.
+
+Windows start every ``hop`` seconds (default: the window length, i.e. no overlap); when
+the regular windows leave more than ``tail_s`` of the end uncovered, one more window is
+aligned to the end of the file. A file shorter than one window is zero-padded into a
+single window (``padded``), as the clip stage pads a short track.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import soundfile as sf
+
+from synthdetect.audio.io import make_clip, read_clip
+from synthdetect.evaluation.calibration import clip_logits, logits_from_proba, sigmoid
+from synthdetect.features.histogram_io import feature_table
+from synthdetect.features.histograms import feature_names, track_histograms
+from synthdetect.features.spectrogram import spectrogram_image
+from synthdetect.serving.bundle import Bundle, read_bundle
+
+log = logging.getLogger(__name__)
+
+__all__ = ["AGGREGATES", "FileScore", "Scorer", "Window", "WindowScore", "plan_windows"]
+
+AGGREGATES = ("mean", "max")
+
+
+@dataclass(frozen=True)
+class Window:
+    """One analysis window of a file, in seconds of the original file."""
+
+    start_s: float
+    end_s: float
+    padded: bool = False
+
+
+@dataclass(frozen=True)
+class WindowScore:
+    start_s: float
+    end_s: float
+    logit: float  # calibrated: the model's logit / temperature
+    p_ai: float
+    padded: bool
+
+
+@dataclass
+class FileScore:
+    """One file's result; ``status`` is ``"ok"`` or ``"error"`` (then see ``message``)."""
+
+    path: str
+    status: str
+    p_ai: float | None = None
+    label: str | None = None
+    n_windows: int = 0
+    duration_s: float | None = None
+    padded: bool = False
+    message: str = ""
+    windows: list[WindowScore] = field(default_factory=list)
+
+    def as_dict(self, windows: bool = False) -> dict[str, Any]:
+        out = {
+            "file": self.path,
+            "status": self.status,
+            "p_ai": self.p_ai,
+            "label": self.label,
+            "windows": self.n_windows,
+            "duration_s": self.duration_s,
+            "padded": self.padded,
+            "message": self.message,
+        }
+        if windows:
+            out["window_scores"] = [w.__dict__.copy() for w in self.windows]
+        return out
+
+
+def plan_windows(
+    duration_s: float, seconds: float, hop_s: float | None = None, *, tail_s: float = 1.0
+) -> list[Window]:
+    """Window starts every ``hop_s`` (default ``seconds``) over ``duration_s``.
+
+    A file shorter than ``seconds`` gets one zero-padded window; more than ``tail_s``
+    left uncovered at the end gets one extra window aligned to the end.
+    """
+    if seconds <= 0:
+        raise ValueError("window length must be > 0")
+    hop = seconds if hop_s is None else float(hop_s)
+    if hop <= 0:
+        raise ValueError("hop must be > 0")
+    if duration_s <= 0:
+        return []
+    if duration_s < seconds:
+        return [Window(0.0, seconds, padded=True)]
+    n = int(np.floor((duration_s - seconds) / hop + 1e-9)) + 1
+    windows = [Window(round(i * hop, 6), round(i * hop + seconds, 6)) for i in range(n)]
+    if duration_s - windows[-1].end_s > tail_s:
+        start = round(duration_s - seconds, 6)
+        windows.append(Window(start, start + seconds))
+    return windows
+
+
+def _describe(err: Exception) -> str:
+    """One line saying why a file could not be scored."""
+    if isinstance(err, sf.LibsndfileError):
+        # libsndfile's own words can mislead (a corrupt MP3 reads "does not exist")
+        text = f"cannot decode as audio (libsndfile: {err.error_string})"
+    elif isinstance(err, FileNotFoundError | IsADirectoryError | PermissionError):
+        text = f"cannot read: {err.strerror or err}"
+    else:
+        text = f"{type(err).__name__}: {err}"
+    return " ".join(text.split())
+
+
+def _is_torch(model: Any) -> bool:
+    return not hasattr(model, "predict_proba")
+
+
+class Scorer:
+    """A loaded bundle that scores files window by window."""
+
+    def __init__(
+        self,
+        bundle: Bundle | str | os.PathLike,
+        *,
+        device: str = "cpu",
+        threads: int | None = None,
+        batch_windows: int = 32,
+    ) -> None:
+        self.bundle = bundle if isinstance(bundle, Bundle) else read_bundle(bundle)
+        if self.bundle.family != "rf":  # a forest scores without importing torch
+            from synthdetect.models import training
+
+            training.set_threads(threads)
+        self.device = device
+        self.model = self.bundle.load_model(device)
+        pre = self.bundle.preprocessing
+        self.seconds = float(pre["clip"]["seconds"])
+        self.sample_rate = int(pre["clip"]["sample_rate"])
+        self.spectrogram = dict(pre["spectrogram"])
+        self.features = pre["features"]
+        spec = self.bundle.meta["model"]
+        self.input = spec["input"]
+        self.kind = spec.get("feature_kind")
+        self.batch_windows = max(1, int(batch_windows))
+        self._tmp = tempfile.TemporaryDirectory(prefix="synthdetect-")
+
+    def close(self) -> None:
+        self._tmp.cleanup()
+
+    def __enter__(self) -> Scorer:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- the workflow's stages, in memory ------------------------------------------
+
+    def clip(self, path: str | os.PathLike, start_s: float) -> np.ndarray:
+        """The clip stage for one window: the same function, a scratch WAV, read back."""
+        scratch = Path(self._tmp.name) / "clip.wav"
+        make_clip(
+            path, scratch, offset_s=start_s, seconds=self.seconds, samplerate=self.sample_rate
+        )
+        y, sr = read_clip(scratch)
+        if sr != self.sample_rate:  # pragma: no cover - make_clip writes this rate
+            raise RuntimeError(f"clip came back at {sr} Hz, expected {self.sample_rate}")
+        return y
+
+    def image(self, y: np.ndarray) -> np.ndarray:
+        """The spectrogram stage: the RGB image the image models see (PNG is lossless)."""
+        return spectrogram_image(y, sample_rate=self.sample_rate, **self.spectrogram)
+
+    def model_inputs(self, images: Sequence[np.ndarray]) -> np.ndarray:
+        """Model input rows for a batch of window images: uint8 NHWC or feature rows."""
+        if self.input == "image":
+            return np.stack(images).astype(np.uint8, copy=False)
+        colour, deriv = self.features["color"], self.features["deriv"]
+        hists = [track_histograms(im, colour=colour, deriv=deriv) for im in images]
+        raw = pd.DataFrame(
+            {
+                "source": ["score"] * len(hists),
+                "track": [str(i) for i in range(len(hists))],
+                self.kind: [h[self.kind] for h in hists],
+            }
+        )
+        names = feature_names(self.kind, colour=colour, deriv=deriv)
+        groups = len(colour["channels"]) if self.kind == "color" else 1
+        table = feature_table(raw, self.kind, names, groups=groups)
+        return table[names].to_numpy(np.float32, copy=True)
+
+    def logits(self, X: np.ndarray) -> np.ndarray:
+        """Calibrated logits (model logit, clipped as in calibration, / temperature)."""
+        eps = self.bundle.logit_clip_eps
+        if _is_torch(self.model):
+            from synthdetect.models.training import predict_logits
+
+            z = clip_logits(predict_logits(self.model, X, device=self.device), eps)
+        else:
+            col = list(self.model.classes_).index(1)
+            z = logits_from_proba(self.model.predict_proba(X)[:, col], eps)
+        return z / self.bundle.temperature
+
+    # -- files -----------------------------------------------------------------------
+
+    def score_file(
+        self,
+        path: str | os.PathLike,
+        *,
+        hop_s: float | None = None,
+        aggregate: str = "mean",
+        threshold: float | None = None,
+    ) -> FileScore:
+        """Score one file; a file that cannot be read gives ``status="error"``, no raise."""
+        if aggregate not in AGGREGATES:
+            raise ValueError(f"aggregate must be one of {AGGREGATES}, not {aggregate!r}")
+        threshold = self.bundle.threshold if threshold is None else float(threshold)
+        result = FileScore(path=str(path), status="error")
+        try:
+            if not Path(path).exists():
+                raise FileNotFoundError(2, "no such file", str(path))
+            info = sf.info(str(path))
+            if info.frames <= 0 or info.samplerate <= 0:
+                raise ValueError("no audio frames")
+            result.duration_s = round(info.frames / info.samplerate, 3)
+            windows = plan_windows(info.frames / info.samplerate, self.seconds, hop_s)
+            scores: list[WindowScore] = []
+            for a in range(0, len(windows), self.batch_windows):
+                batch = windows[a : a + self.batch_windows]
+                images = [self.image(self.clip(path, w.start_s)) for w in batch]
+                z = self.logits(self.model_inputs(images))
+                scores += [
+                    WindowScore(w.start_s, w.end_s, float(zi), float(sigmoid(zi)), w.padded)
+                    for w, zi in zip(batch, z, strict=True)
+                ]
+        except Exception as err:  # any undecodable input is a per-file result, not a crash
+            result.message = _describe(err)
+            log.debug("scoring %s failed", path, exc_info=True)
+            return result
+        z = np.array([s.logit for s in scores])
+        agg = float(z.mean() if aggregate == "mean" else z.max())
+        p = float(sigmoid(agg))
+        result.status = "ok"
+        result.p_ai = p
+        result.label = "ai" if p >= threshold else "human"
+        result.n_windows = len(scores)
+        result.padded = any(s.padded for s in scores)
+        result.windows = scores
+        if result.padded:
+            result.message = (
+                f"shorter than one {self.seconds:g} s window: zero-padded into one window "
+                "(training never saw padding; trust the score less)"
+            )
+        return result
