@@ -37,7 +37,7 @@ rule calibrate:
         bins=CALIBRATION_BINS,
         resamples=BOOTSTRAP_RESAMPLES,
         level=CI_LEVEL,
-        code=code("calibration", "metrics"),
+        code=code("calibrate.py"),
     script:
         "../scripts/calibrate.py"
 
@@ -73,6 +73,6 @@ rule bundle:
             "spectrogram": config["spectrogram"],
             "features": config["features"],
         },
-        code=code("bundle", "experiment", "models", "training", "forest"),
+        code=code("bundle.py"),
     script:
         "../scripts/bundle.py"

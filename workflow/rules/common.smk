@@ -9,6 +9,7 @@ import pandas as pd
 from snakemake.utils import validate
 
 from synthdetect.pipeline.buckets import batch_of
+from synthdetect.pipeline.fingerprint import code_fingerprint
 
 validate(config, "../schemas/config.schema.yaml", set_default=True)
 
@@ -17,7 +18,8 @@ RESOURCES = config["resources"]
 SOURCES = sorted(config["sources"])
 DEMO = config["demo"]["out"]
 MODELS = config["models"]["enabled"]
-SRC = Path(workflow.basedir).parent / "src" / "synthdetect"
+SRC = Path(workflow.basedir).parent / "src"
+SCRIPTS = Path(workflow.basedir) / "scripts"
 BATCHES = config["batches"]
 
 
@@ -114,15 +116,12 @@ wildcard_constraints:
 
 
 @cache
-def code(*modules):
-    """Fingerprint of the library modules a rule runs, so editing them reruns it.
-
-    Snakemake sees a rule's own code but not what it imports.
-    """
-    digest = hashlib.sha256()
-    for module in modules:
-        digest.update((SRC / f"{module}.py").read_bytes())
-    return digest.hexdigest()[:16]
+def code(*entries):
+    """Fingerprint of the library code a rule runs: a workflow script's (``name.py``) or a
+    module's imports, followed transitively (synthdetect.pipeline.fingerprint)."""
+    return code_fingerprint(
+        [SCRIPTS / e if e.endswith(".py") else e for e in entries], SRC
+    )
 
 
 @cache

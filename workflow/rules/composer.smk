@@ -31,6 +31,6 @@ rule composer_corpus:
         seed=config["seed"],
         sample_rate=config["demo"]["sample_rate"],
         bitrate_kbps=config["demo"]["bitrate_kbps"],
-        code=code("composer_corpus", "demo_corpus", "composer", "synth"),
+        code=code("composer_corpus.py"),
     script:
         "../scripts/composer_corpus.py"

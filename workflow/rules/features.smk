@@ -24,7 +24,7 @@ rule features:
         root=lambda wildcards: f"{wildcards.stem}/histograms",
         split=lambda wildcards: variant(wildcards)["split"],
         batches=BATCHES,
-        code=code("histogram_io", "features", "batches"),
+        code=code("features.py"),
     script:
         "../scripts/features.py"
 
@@ -55,7 +55,7 @@ rule analysis:
         runtime=10,
     params:
         features=config["features"],
-        code=code("analysis", "features"),
+        code=code("analysis.py"),
     script:
         "../scripts/analysis.py"
 
@@ -80,6 +80,6 @@ rule image_cache:
         size=config["spectrogram"]["size"],
         root=lambda wildcards: f"{wildcards.stem}/spectrograms",
         batches=BATCHES,
-        code=code("images", "batches"),
+        code=code("image_cache.py"),
     script:
         "../scripts/image_cache.py"

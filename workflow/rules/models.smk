@@ -22,7 +22,7 @@ rule train_forest:
         hp=config["models"]["rf"],
         seed=config["seed"],
         sources=sources_param,
-        code=code("experiment", "forest"),
+        code=code("train_forest.py"),
     script:
         "../scripts/train_forest.py"
 
@@ -55,7 +55,7 @@ rule train_mlp:
         seed=config["seed"],
         sources=sources_param,
         device=config["models"]["device"],
-        code=code("experiment", "training", "models"),
+        code=code("train_mlp.py"),
     script:
         "../scripts/train_mlp.py"
 
@@ -89,7 +89,7 @@ rule train_image_model:
         seed=config["seed"],
         sources=sources_param,
         device=config["models"]["device"],
-        code=code("experiment", "training", "models", "images"),
+        code=code("train_image_model.py"),
     script:
         "../scripts/train_image_model.py"
 
@@ -120,6 +120,6 @@ rule evaluate:
         hp=lambda wildcards: config["models"][wildcards.model.partition("_")[0]],
         device=config["models"]["device"],
         sources=sources_param,
-        code=code("experiment", "training", "models", "metrics"),
+        code=code("evaluate.py"),
     script:
         "../scripts/evaluate.py"

@@ -20,7 +20,7 @@ rule table1:
         runtime=5,
     params:
         models=MODELS,
-        code=code("report"),
+        code=code("table1.py"),
     script:
         "../scripts/table1.py"
 
@@ -51,7 +51,7 @@ rule robustness_scores:
         + [VARIANTS[s]["name"] for s in stems("robustness")],
         hp=lambda wildcards: config["models"][wildcards.model.partition("_")[0]],
         device=config["models"]["device"],
-        code=code("robustness", "experiment", "training", "models", "metrics"),
+        code=code("robustness_scores.py"),
     script:
         "../scripts/robustness_scores.py"
 
@@ -80,7 +80,7 @@ rule robustness_report:
         mem_mb=1000,
         runtime=5,
     params:
-        code=code("robustness", "report"),
+        code=code("robustness_report.py"),
     script:
         "../scripts/robustness_report.py"
 
@@ -103,7 +103,7 @@ rule controls_report:
         runtime=5,
     params:
         controls={VARIANTS[s]["name"]: VARIANTS[s]["control"] for s in CONTROL_STEMS},
-        code=code("robustness", "report"),
+        code=code("controls_report.py"),
     script:
         "../scripts/controls_report.py"
 
@@ -137,6 +137,6 @@ rule cross_source_report:
             }
             for s in CROSS_STEMS
         },
-        code=code("robustness", "report"),
+        code=code("cross_source_report.py"),
     script:
         "../scripts/cross_source_report.py"

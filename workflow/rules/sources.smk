@@ -18,7 +18,7 @@ rule demo_corpus:
         sample_rate=config["demo"]["sample_rate"],
         bitrate_kbps=config["demo"]["bitrate_kbps"],
         human_dirs=config["demo"]["human_dirs"],
-        code=code("demo_corpus", "composer", "synth"),
+        code=code("demo_corpus.py"),
     script:
         "../scripts/demo_corpus.py"
 
@@ -39,7 +39,7 @@ rule candidates:
     params:
         spec=lambda wildcards: config["sources"][wildcards.source],
         listing=lambda wildcards: folder_listing(config["sources"][wildcards.source]),
-        code=code("candidates"),
+        code=code("candidates.py"),
     script:
         "../scripts/candidates.py"
 
@@ -67,6 +67,6 @@ checkpoint manifest:
         seed=config["seed"],
         clip=config["clip"],
         split=config["split"],
-        code=code("manifest", "audio"),
+        code=code("manifest.py"),
     script:
         "../scripts/manifest.py"

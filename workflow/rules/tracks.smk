@@ -36,7 +36,7 @@ rule clip:
         ],
         seconds=config["clip"]["seconds"],
         sample_rate=config["clip"]["sample_rate"],
-        code=code("stages", "batches", "audio"),
+        code=code("synthdetect.pipeline.stages"),
     run:
         from synthdetect.pipeline.stages import clip_batch
 
@@ -66,7 +66,7 @@ rule spectrogram:
     params:
         tracks=batch_tracks,
         spectrogram=config["spectrogram"],
-        code=code("stages", "audio", "spectrogram"),
+        code=code("synthdetect.pipeline.stages"),
     run:
         from synthdetect.pipeline.stages import spectrogram_batch
 
@@ -96,7 +96,7 @@ rule histograms:
     params:
         tracks=batch_tracks,
         features=config["features"],
-        code=code("stages", "spectrogram", "features", "histogram_io"),
+        code=code("synthdetect.pipeline.stages"),
     run:
         from synthdetect.pipeline.stages import histogram_batch
 
@@ -117,7 +117,7 @@ rule codec_profile:
         mem_mb=500,
         runtime=10,
     params:
-        code=code("codec"),
+        code=code("codec_profile.py"),
     script:
         "../scripts/codec_profile.py"
 
@@ -155,7 +155,7 @@ rule control_clip:
             "seconds": config["clip"]["seconds"],
             "sample_rate": config["clip"]["sample_rate"],
         },
-        code=code("stages", "batches", "audio", "variants", "codec", "manipulations"),
+        code=code("synthdetect.pipeline.variants"),
     run:
         from synthdetect.pipeline.variants import control_clip_batch
 
@@ -192,16 +192,7 @@ rule manipulate:
             "spectrogram": config["spectrogram"],
             "features": config["features"],
         },
-        code=code(
-            "stages",
-            "variants",
-            "codec",
-            "manipulations",
-            "audio",
-            "spectrogram",
-            "features",
-            "histogram_io",
-        ),
+        code=code("synthdetect.pipeline.variants"),
     run:
         from synthdetect.pipeline.variants import manipulation_batch
 
