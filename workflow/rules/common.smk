@@ -52,7 +52,10 @@ def _experiment_variants():
     robustness = config["robustness"]
     if robustness["enabled"]:
         # imported here: ~1 s (scipy.signal, pandas) every run would pay otherwise
-        from synthdetect.audio.manipulations import DEFAULT_MANIPULATIONS, parse_manipulations
+        from synthdetect.audio.manipulations import (
+            DEFAULT_MANIPULATIONS,
+            parse_manipulations,
+        )
 
         specs = robustness["manipulations"] or DEFAULT_MANIPULATIONS
         parse_manipulations(specs)  # a bad entry fails here, naming the entry and key
