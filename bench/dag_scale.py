@@ -2,7 +2,7 @@
 
 Builds a synthetic project per size: two folder sources of empty audio files, their
 candidate tables and a manifest written as if the checkpoint had run, so the DAG holds
-every per-track job (3 per bucket of tracks: config ``batches``, default 64, so the
+every per-track job (3 per bucket of tracks: config ``buckets``, default 64, so the
 count no longer grows with the tracks) plus the fan-ins and models, and the paper
 config's variants (codec controls and the robustness suite, each with its own bucket
 jobs). Times

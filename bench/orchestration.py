@@ -4,12 +4,12 @@ Generates N tracks (half OGG "human", half FLAC "ai", 30-35 s each) in a tempora
 folder, builds the manifest with the real CLI (untimed), then times
 
 (a) ``snakemake --cores C`` making every track's clip, spectrogram PNG and histogram
-    file (one job per bucket of tracks and stage, config ``batches``, default 64) plus
+    file (one job per bucket of tracks and stage, config ``buckets``, default 64) plus
     the fan-in ``results/features/color.parquet``, through the real CLI with the
     workflow's default profile (``force-use-threads``, greedy scheduler), and
 (b) the same work as one plain Python loop in a fresh interpreter (its start and
     imports included, as Snakemake's are): the library calls of the ``run:`` blocks in
-    workflow/rules/tracks.smk (synthdetect.pipeline.stages' ``*_batch`` functions) for every
+    workflow/rules/tracks.smk (synthdetect.pipeline.stages' ``*_bucket`` functions) for every
     bucket, then workflow/scripts/features.py itself.
 
 Both write into the same project (the loop under ``results-loop/``) with the same
@@ -181,31 +181,31 @@ def loop(root: Path, spec_path: Path) -> None:
     """The per-track work and the fan-in as one plain loop (runs in a fresh interpreter)."""
     import pandas as pd
 
-    from synthdetect.pipeline.buckets import batch_of
-    from synthdetect.pipeline.stages import clip_batch, histogram_batch, spectrogram_batch
+    from synthdetect.pipeline.buckets import bucket_of
+    from synthdetect.pipeline.stages import clip_bucket, histogram_bucket, spectrogram_bucket
 
     config = json.loads(spec_path.read_text())
     out = root / LOOP_RESULTS
     manifest = pd.read_parquet(root / "results" / "manifest.parquet")
     clip, spec, feats = config["clip"], config["spectrogram"], config["features"]
-    n_batches = config["batches"]
+    n_buckets = config["buckets"]
     buckets: dict[str, list] = {}  # as workflow/rules/common.smk groups the manifest
     for row in manifest.itertuples(index=False):
-        buckets.setdefault(batch_of(row.source, row.track, n_batches), []).append(row)
+        buckets.setdefault(bucket_of(row.source, row.track, n_buckets), []).append(row)
     histograms = []
-    for batch, rows in sorted(buckets.items()):
+    for bucket, rows in sorted(buckets.items()):
         tracks = [(row.source, row.track) for row in rows]
-        clips = out / "clips" / batch
-        pngs = out / "spectrograms" / batch
-        hists = out / "histograms" / batch
-        clip_batch(  # rule clip
+        clips = out / "clips" / bucket
+        pngs = out / "spectrograms" / bucket
+        hists = out / "histograms" / bucket
+        clip_bucket(  # rule clip
             [(r.source, r.track, str(root / r.path), float(r.offset_s)) for r in rows],
             clips,
             seconds=clip["seconds"],
             sample_rate=clip["sample_rate"],
         )
-        spectrogram_batch(tracks, clips, pngs, spectrogram=spec)  # rule spectrogram
-        histogram_batch(tracks, pngs, hists, features=feats)  # rule histograms
+        spectrogram_bucket(tracks, clips, pngs, spectrogram=spec)  # rule spectrogram
+        histogram_bucket(tracks, pngs, hists, features=feats)  # rule histograms
         histograms.append(str(hists))
     # rule features: its very script
     features = out / "features"
@@ -218,7 +218,7 @@ def loop(root: Path, spec_path: Path) -> None:
             deriv=str(features / "deriv.parquet"),
             raw=str(features / "raw.parquet"),
         ),
-        params=_Names(features=feats, root=str(out / "histograms"), batches=n_batches),
+        params=_Names(features=feats, root=str(out / "histograms"), buckets=n_buckets),
         log=_Names([str(out / "logs" / "features.log")]),
     )
     features.mkdir(parents=True, exist_ok=True)

@@ -14,9 +14,9 @@ BENCH = ROOT / "bench" / "preprocess.py"
 #: rule in tracks.smk -> the batch function its run: block calls, and the per-track
 #: stage function (what the bench times) that one calls for each track of the bucket
 STAGE_OF_RULE = {
-    "clip": ("clip_batch", "clip_track"),
-    "spectrogram": ("spectrogram_batch", "spectrogram_track"),
-    "histograms": ("histogram_batch", "histogram_track"),
+    "clip": ("clip_bucket", "clip_track"),
+    "spectrogram": ("spectrogram_bucket", "spectrogram_track"),
+    "histograms": ("histogram_bucket", "histogram_track"),
 }
 
 LAST_LINE = re.compile(

@@ -163,7 +163,7 @@ def test_scoring_reruns_exactly_the_training_preprocessing(run):
             audio = run / "corpus" / track.source / f"{track.track}.{suffix}"
             image = scorer.image(scorer.clip(audio, 0.0))
             png = load_png(
-                track_file(res / "spectrograms", track.source, track.track, TINY["batches"], ".png")
+                track_file(res / "spectrograms", track.source, track.track, TINY["buckets"], ".png")
             )
             assert np.array_equal(image, png)
             X = scorer.model_inputs([image])

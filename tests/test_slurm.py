@@ -42,7 +42,7 @@ from audio_fixtures import write_corpus
 from slurm_cluster import REPO, SlurmCluster, slurm_cluster_fixture
 from workflow_helpers import SNAKEMAKE, TINY, folder_config, jobs_run, write_config
 
-from synthdetect.pipeline.buckets import batch_of, track_file
+from synthdetect.pipeline.buckets import bucket_of, track_file
 from synthdetect.pipeline.stages import CLIP_SUFFIX, HISTOGRAM_SUFFIX, PNG_SUFFIX
 
 pytestmark = [pytest.mark.slurm, pytest.mark.workflow, pytest.mark.xdist_group("slurm")]
@@ -54,10 +54,10 @@ SNAKEFILE = REPO / "workflow" / "Snakefile"
 N = 3  # tracks per class; with equal split fractions: one per class in each split
 MODELS = ["rf_deriv", "rf_color"]
 TARGETS = [f"results/metrics/{m}.json" for m in MODELS]
-BATCHES = TINY["batches"]
+BUCKETS = TINY["buckets"]
 # write_corpus names tracks human000.. and ai000..; their buckets (crc32 % 4): b0, b2
 TRACKS = [(s, f"{s}{i:03d}") for s in ("human", "ai") for i in range(N)]
-BUCKETS = sorted({batch_of(s, t, BATCHES) for s, t in TRACKS})
+BUCKETS = sorted({bucket_of(s, t, BUCKETS) for s, t in TRACKS})
 # Snakemake jobs: candidates x2, manifest, features, train_forest x2, evaluate x2, and
 # clip, spectrogram, histograms per bucket. SLURM jobs: the same, with each bucket's
 # three jobs as one group job (profile: group-components pertrack=1).
@@ -155,7 +155,7 @@ def _assert_same_outputs(local: Path, remote: Path) -> int:
         ("histograms", HISTOGRAM_SUFFIX),
     ):
         root = remote / "results" / stage
-        want = {track_file(root, s, t, BATCHES, suffix) for s, t in TRACKS}
+        want = {track_file(root, s, t, BUCKETS, suffix) for s, t in TRACKS}
         assert set(root.rglob(f"*{suffix}")) == want, stage
     return len(names)
 

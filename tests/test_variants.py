@@ -25,19 +25,19 @@ def test_mp3_bitrate_is_the_best_the_rate_allows(kbps, rate, want):
 def test_codec_match_reencodes_ai_tracks_only_at_a_seeded_profile_bitrate():
     y = music_like(1, 3.0, label="ai")
     labels = {("h", "t1"): "human", ("a", "t2"): "ai"}
-    match = control_transform({"kind": "codec_match"}, seed=0, labels=labels, profile=[8])
+    match = control_transform({"type": "codec_match"}, seed=0, labels=labels, profile=[8])
     assert match("h", "t1", y, SR) is y
     coded = match("a", "t2", y, SR)
     assert coded.shape == y.shape and not np.array_equal(coded, y)
     assert np.array_equal(coded, match("a", "t2", y, SR))  # deterministic
     # the error of an 8 kbps round trip is far above that of a 160 kbps one
-    hi = control_transform({"kind": "codec_match"}, seed=0, labels=labels, profile=[160])
+    hi = control_transform({"type": "codec_match"}, seed=0, labels=labels, profile=[160])
     assert np.mean((coded - y) ** 2) > 2 * np.mean((hi("a", "t2", y, SR) - y) ** 2)
 
 
 def test_codec_match_without_mp3_human_tracks_says_what_to_do():
     with pytest.raises(ValueError, match="controls.codec_match: the human class has no MP3"):
-        control_transform({"kind": "codec_match"}, seed=0, labels={}, profile=[])
+        control_transform({"type": "codec_match"}, seed=0, labels={}, profile=[])
 
 
 def test_manipulation_noise_is_seeded_per_track():

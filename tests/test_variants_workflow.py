@@ -101,7 +101,7 @@ def test_manipulated_images_are_the_test_clips_manipulated(run):
     # each image is the test clip, manipulated (noise seeded per track), then rendered
     cfg = config()
     for row in test.head(2).itertuples():
-        args = (row.source, row.track, TINY["batches"])
+        args = (row.source, row.track, TINY["buckets"])
         y, sr = sf.read(track_file(res / "clips", *args, ".wav"), dtype="float32")
         noise = manipulation_transform("noise_10db", MANIPULATIONS["noise_10db"], seed=0)
         noisy = noise(row.source, row.track, y, sr)
@@ -134,7 +134,7 @@ def test_codec_match_reencodes_the_ai_class_only(run):
     human_paths = manifest[manifest.label == "human"].path
     assert sorted(profile["kbps"]) == sorted(estimate_bitrate_kbps(run / p) for p in human_paths)
     for row in manifest.itertuples():
-        args = (row.source, row.track, TINY["batches"], ".wav")
+        args = (row.source, row.track, TINY["buckets"], ".wav")
         base = track_file(res / "clips", *args).read_bytes()
         matched = track_file(res / "controls/codec_match/clips", *args).read_bytes()
         if row.label == "human":
@@ -149,7 +149,7 @@ def test_lowpass_control_band_limits_both_classes(run):
     for row in manifest.groupby("label").head(1).itertuples():
         y, sr = sf.read(
             track_file(
-                res / "controls/lowpass/clips", row.source, row.track, TINY["batches"], ".wav"
+                res / "controls/lowpass/clips", row.source, row.track, TINY["buckets"], ".wav"
             )
         )
         power = np.abs(np.fft.rfft(y)) ** 2
@@ -197,10 +197,10 @@ def test_a_new_manipulation_reruns_only_its_own_jobs(run):
     }
     write_config(run / "more.yaml", cfg)
     manifest = pd.read_parquet(run / "results/manifest.parquet")
-    from synthdetect.pipeline.buckets import batch_of
+    from synthdetect.pipeline.buckets import bucket_of
 
     buckets = {
-        batch_of(r.source, r.track, TINY["batches"])
+        bucket_of(r.source, r.track, TINY["buckets"])
         for r in manifest[manifest.split == "test"].itertuples()
     }
     counts = job_counts(

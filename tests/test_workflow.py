@@ -11,7 +11,7 @@ import pytest
 from audio_fixtures import write_corpus
 from workflow_helpers import TINY, folder_config, job_counts, jobs_run, snakemake, write_config
 
-from synthdetect.pipeline.buckets import batch_of, track_file
+from synthdetect.pipeline.buckets import bucket_of, track_file
 
 pytestmark = pytest.mark.workflow
 
@@ -106,7 +106,7 @@ def test_stft_size_reruns_images_and_models_but_no_clip(run):
 def buckets(work: Path) -> set[str]:
     manifest = pd.read_parquet(work / "results/manifest.parquet")
     return {
-        batch_of(s, t, TINY["batches"])
+        bucket_of(s, t, TINY["buckets"])
         for s, t in zip(manifest.source, manifest.track, strict=True)
     }
 
@@ -115,7 +115,7 @@ def test_adding_tracks_reruns_only_their_buckets(run, tmp_path):
     work = tmp_path / "run"
     shutil.copytree(run[0], work)  # copy2 keeps modification times: nothing is stale
     new = [("human", f"human{N:03d}"), ("ai", f"ai{N:03d}")]
-    touched = {batch_of(s, t, TINY["batches"]) for s, t in new}
+    touched = {bucket_of(s, t, TINY["buckets"]) for s, t in new}
     assert touched < buckets(work), "pick N so that some bucket holds no new track"
     clips = work / "results/clips"
     before = {p: p.stat().st_mtime_ns for p in clips.rglob("*.wav")}
@@ -133,7 +133,7 @@ def test_adding_tracks_reruns_only_their_buckets(run, tmp_path):
         assert (work / rel).read_bytes() == data, rel
     for source, track in new:
         assert track_file(
-            work / "results/histograms", source, track, TINY["batches"], ".parquet"
+            work / "results/histograms", source, track, TINY["buckets"], ".parquet"
         ).exists()
     assert len(pd.read_parquet(work / "results/manifest.parquet")) == 2 * N + 2
 

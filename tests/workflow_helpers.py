@@ -16,7 +16,7 @@ SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 #: Tiny settings so a whole run takes seconds: small images, few trees and epochs.
 TINY = {
     "seed": 0,
-    "batches": 4,
+    "buckets": 4,
     "spectrogram": {"size": [32, 32], "n_fft": 512, "hop_length": 256},
     "split": {"train": 0.6, "val": 0.2, "test": 0.2},
     "models": {

@@ -25,18 +25,18 @@ def setup_logging(log_path: str | os.PathLike | None, level: int = logging.INFO)
 
 
 @contextmanager
-def log_batch(log_path: str | os.PathLike, stage: str, batch: str, n_tracks: int):
-    """The log of one per-track batch job (a `run:` block in a thread of Snakemake's own
+def log_bucket(log_path: str | os.PathLike, stage: str, bucket: str, n_tracks: int):
+    """The log of one per-track bucket job (a `run:` block in a thread of Snakemake's own
     process, where reconfiguring the logging module would reach every other job)."""
     path = Path(log_path)
     path.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     with open(path, "w") as log:
-        log.write(f"{stage} {batch}: {n_tracks} tracks\n")
+        log.write(f"{stage} {bucket}: {n_tracks} tracks\n")
         try:
             yield log
         except BaseException as exc:
-            log.write(f"{stage} {batch}: failed after {time.perf_counter() - started:.2f} s\n")
+            log.write(f"{stage} {bucket}: failed after {time.perf_counter() - started:.2f} s\n")
             log.write(f"{type(exc).__name__}: {exc}\n")
             raise
-        log.write(f"{stage} {batch}: done in {time.perf_counter() - started:.2f} s\n")
+        log.write(f"{stage} {bucket}: done in {time.perf_counter() - started:.2f} s\n")

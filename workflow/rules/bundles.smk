@@ -32,7 +32,7 @@ rule calibrate:
         mem_mb=1000,
         runtime=10,
     params:
-        hp=lambda wildcards: config["models"][wildcards.model.partition("_")[0]],
+        hp=hp,
         seed=config["seed"],
         bins=CALIBRATION_BINS,
         resamples=BOOTSTRAP_RESAMPLES,
@@ -44,11 +44,7 @@ rule calibrate:
 
 rule bundle:
     input:
-        weights=branch(
-            lambda wildcards: wildcards.model.startswith("rf_"),
-            then=f"{RESULTS}/models/{{model}}.skops",
-            otherwise=f"{RESULTS}/models/{{model}}.pt",
-        ),
+        weights=lambda wildcards: weights(wildcards.model, RESULTS),
         calibration=f"{RESULTS}/calibration/{{model}}.json",
         ci=f"{RESULTS}/metrics/{{model}}.ci.json",
         metrics=f"{RESULTS}/metrics/{{model}}.json",
@@ -63,7 +59,7 @@ rule bundle:
         mem_mb=2000,
         runtime=10,
     params:
-        hp=lambda wildcards: config["models"][wildcards.model.partition("_")[0]],
+        hp=hp,
         seed=config["seed"],
         preprocessing={
             "clip": {

@@ -8,8 +8,10 @@ from pathlib import Path
 import pandas as pd
 from snakemake.utils import validate
 
-from synthdetect.pipeline.buckets import batch_of
+from synthdetect.pipeline.buckets import bucket_of
+from synthdetect.models import registry
 from synthdetect.pipeline.fingerprint import code_fingerprint
+from synthdetect.pipeline.plan import TYPES, plan_variants
 
 validate(config, "../schemas/config.schema.yaml", set_default=True)
 
@@ -20,102 +22,38 @@ DEMO = config["demo"]["out"]
 MODELS = config["models"]["enabled"]
 SRC = Path(workflow.basedir).parent / "src"
 SCRIPTS = Path(workflow.basedir) / "scripts"
-BATCHES = config["batches"]
+BUCKETS = config["buckets"]
 
 
-def _experiment_variants():
-    """Every variant of the experiment, by the results folder ("stem") it writes to.
-
-    Table 1 is the stem {results}; a control retrains under {results}/controls/<name>; a
-    robustness manipulation scores the test split under {results}/robustness/<name>; a
-    cross-source setting retrains under {results}/cross/<name> (synthdetect.pipeline.variants).
-    """
-    variants = {RESULTS: {"kind": "base", "split": None, "models": MODELS}}
-    controls = config["controls"]
-    control_models = controls["models"] or MODELS
-    if controls["codec_match"]:
-        variants[f"{RESULTS}/controls/codec_match"] = {
-            "kind": "control",
-            "name": "codec_match",
-            "control": {"kind": "codec_match"},
-            "split": None,
-            "models": control_models,
-        }
-    if controls["lowpass_hz"]:
-        variants[f"{RESULTS}/controls/lowpass"] = {
-            "kind": "control",
-            "name": "lowpass",
-            "control": {"kind": "lowpass", "hz": controls["lowpass_hz"]},
-            "split": None,
-            "models": control_models,
-        }
-    robustness = config["robustness"]
-    if robustness["enabled"]:
-        # imported here: ~1 s (scipy.signal, pandas) every run would pay otherwise
-        from synthdetect.audio.manipulations import (
-            DEFAULT_MANIPULATIONS,
-            parse_manipulations,
-        )
-
-        specs = robustness["manipulations"] or DEFAULT_MANIPULATIONS
-        parse_manipulations(specs)  # a bad entry fails here, naming the entry and key
-        for name, spec in specs.items():
-            variants[f"{RESULTS}/robustness/{name}"] = {
-                "kind": "robustness",
-                "name": name,
-                "spec": dict(spec),
-                "split": "test",
-                "models": robustness["models"] or MODELS,
-            }
-    for setting in config["cross_source"]:
-        for side in ("train", "test"):
-            unknown = sorted(set(setting[side]) - set(SOURCES))
-            if unknown:
-                raise ValueError(
-                    f"config cross_source {setting['name']}: {side} source(s) {unknown} "
-                    f"are not in sources ({', '.join(SOURCES)})"
-                )
-            labels = {config["sources"][s]["label"] for s in setting[side]}
-            if labels != {"human", "ai"}:
-                raise ValueError(
-                    f"config cross_source {setting['name']}: the {side} sources "
-                    f"{setting[side]} hold only {sorted(labels)} tracks; each side needs "
-                    "a human and an AI source"
-                )
-        variants[f"{RESULTS}/cross/{setting['name']}"] = {
-            "kind": "cross",
-            "name": setting["name"],
-            "train": list(setting["train"]),
-            "test": list(setting["test"]),
-            "split": None,
-            "models": setting["models"] or MODELS,
-        }
-    return variants
+VARIANTS = plan_variants(config)
 
 
-VARIANTS = _experiment_variants()
+def folders(*types):
+    """The results folders of the variants of these types (synthdetect.pipeline.plan)."""
+    return [folder for folder, v in VARIANTS.items() if v.type in types]
 
 
-def stems(*kinds):
-    return [stem for stem, v in VARIANTS.items() if v["kind"] in kinds]
-
-
-def stem_pattern(*kinds):
-    """A wildcard constraint matching exactly the stems of these kinds."""
-    return "|".join(re.escape(stem) for stem in stems(*kinds)) or "(?!)"
+def folder_pattern(*types):
+    """A wildcard constraint matching exactly the folders of these variant types."""
+    return "|".join(re.escape(f) for f in folders(*types)) or "(?!)"
 
 
 def variant(wildcards):
-    return VARIANTS[wildcards.stem]
+    return VARIANTS[wildcards.variant]
+
+
+def hp(wildcards):
+    """The hyper-parameter section of a model's family (synthdetect.models.registry)."""
+    return config["models"][registry.get(wildcards.model).family.name]
 
 
 wildcard_constraints:
     source="|".join(SOURCES),
     track=r"[A-Za-z0-9][A-Za-z0-9._-]*",
-    model="rf_deriv|rf_color|mlp_deriv|mlp_color|cnn|resnet18",
+    model=registry.pattern(),
     split="train|val|test",
-    batch=r"b\d+",
-    stem=stem_pattern("base", "control", "robustness", "cross"),
+    bucket=r"b\d+",
+    variant=folder_pattern(*TYPES),
 
 
 @cache
@@ -132,7 +70,7 @@ def _manifest(path, mtime):
     table = pd.read_parquet(path)
     buckets = {}
     for row in table.itertuples(index=False):
-        buckets.setdefault(batch_of(row.source, row.track, BATCHES), []).append(row)
+        buckets.setdefault(bucket_of(row.source, row.track, BUCKETS), []).append(row)
     return table, buckets
 
 
@@ -146,24 +84,24 @@ def manifest():
     return _manifest_version()[0]
 
 
-def batch_rows(wildcards):
+def bucket_rows(wildcards):
     """The manifest rows of one bucket of tracks (synthdetect.pipeline.buckets)."""
     try:
-        return _manifest_version()[1][wildcards.batch]
+        return _manifest_version()[1][wildcards.bucket]
     except KeyError:
         raise ValueError(
-            f"batch {wildcards.batch} holds no track of the manifest "
+            f"batch {wildcards.bucket} holds no track of the manifest "
             f"{checkpoints.manifest.get().output.manifest}"
         ) from None
 
 
-def batch_tracks(wildcards):
-    """``(source, track)`` of each track of a bucket that the stem's variant covers (the
-    test split only for a robustness manipulation): the per-track stages' params."""
-    split = VARIANTS[getattr(wildcards, "stem", RESULTS)]["split"]
+def bucket_tracks(wildcards):
+    """``(source, track)`` of each track of a bucket that the variant covers (the test
+    split only for a robustness manipulation): the per-track stages' params."""
+    split = VARIANTS[getattr(wildcards, "variant", RESULTS)].split
     return [
         (row.source, row.track)
-        for row in batch_rows(wildcards)
+        for row in bucket_rows(wildcards)
         if split is None or row.split == split
     ]
 
@@ -175,25 +113,25 @@ def bucket_folder(pattern):
     fails with "Rule parameter depends on checkpoint"."""
 
     def folder(wildcards):
-        batch_rows(wildcards)
+        bucket_rows(wildcards)
         return pattern.format(
-            stem=getattr(wildcards, "stem", RESULTS), batch=wildcards.batch
+            variant=getattr(wildcards, "variant", RESULTS), bucket=wildcards.bucket
         )
 
     return folder
 
 
-def per_batch(pattern, split=None):
+def per_bucket(pattern, split=None):
     """An input function: ``pattern`` for every bucket holding a track of the manifest
-    (or of one split, given here, as the `split` wildcard or by the stem's variant).
-    ``{stem}`` in the pattern is filled in from the wildcards."""
+    (or of one split, given here, as the `split` wildcard or by the variant).
+    ``{variant}`` in the pattern is filled in from the wildcards."""
 
     def paths(wildcards):
         table, buckets = _manifest_version()
-        stem = getattr(wildcards, "stem", RESULTS)
-        wanted = split or getattr(wildcards, "split", None) or VARIANTS[stem]["split"]
+        folder = getattr(wildcards, "variant", RESULTS)
+        wanted = split or getattr(wildcards, "split", None) or VARIANTS[folder].split
         return [
-            pattern.format(stem=stem, batch=b)
+            pattern.format(variant=folder, bucket=b)
             for b, rows in sorted(buckets.items())
             if not wanted or any(row.split == wanted for row in rows)
         ]
@@ -236,62 +174,60 @@ def device_resources():
     return 1 if config["models"]["device"] != "cpu" else 0
 
 
-def data_stem(wildcards):
-    """Where a variant's features and images live: its own stem, except that a
-    cross-source setting reuses Table 1's."""
-    return RESULTS if variant(wildcards)["kind"] == "cross" else wildcards.stem
+def model_input(model, folder, data, splits=("train", "val", "test")):
+    """A model's input in ``data`` (a variant's data folder): its feature table, or the
+    image caches of ``splits`` (synthdetect.models.registry)."""
+    spec = registry.get(model)
+    if spec.images:
+        return {s: f"{data}/images/{s}.npy" for s in splits}
+    return {"features": f"{data}/features/{spec.input}.parquet"}
 
 
-def features_input(wildcards):
-    return f"{data_stem(wildcards)}/features/{wildcards.feat}.parquet"
-
-
-def images_input(*splits):
-    def paths(wildcards):
-        return {s: f"{data_stem(wildcards)}/images/{s}.npy" for s in splits}
-
-    return paths
+def training_inputs(wildcards):
+    """The manifest and a model's train and validation input, in the variant's data."""
+    return {
+        "manifest": f"{RESULTS}/manifest.parquet",
+        **model_input(
+            wildcards.model,
+            wildcards.variant,
+            variant(wildcards).data,
+            ("train", "val"),
+        ),
+    }
 
 
 def sources_param(wildcards):
     """Which sources a variant trains and tests on (cross-source settings); None: all."""
     v = variant(wildcards)
-    return {"train": v.get("train"), "test": v.get("test")}
+    return {"train": v.train, "test": v.test}
+
+
+def weights(model, folder):
+    return f"{folder}/models/{registry.get(model).weights_file}"
 
 
 def evaluation_inputs(wildcards):
-    family, _, feat = wildcards.model.partition("_")
-    stem, data = wildcards.stem, data_stem(wildcards)
-    if family in ("rf", "mlp"):
-        suffix = "skops" if family == "rf" else "pt"
-        return {
-            "model": f"{stem}/models/{wildcards.model}.{suffix}",
-            "features": f"{data}/features/{feat}.parquet",
-        }
+    v = variant(wildcards)
     return {
-        "model": f"{stem}/models/{wildcards.model}.pt",
-        **{s: f"{data}/images/{s}.npy" for s in ("train", "val", "test")},
+        "model": weights(wildcards.model, v.folder),
+        **model_input(wildcards.model, v.folder, v.data),
     }
 
 
 def robustness_inputs(wildcards):
     """A Table 1 model and the test split of every manipulation, in its input form."""
-    family, _, feat = wildcards.model.partition("_")
-    suffix = "skops" if family == "rf" else "pt"
-    inputs = {"model": f"{RESULTS}/models/{wildcards.model}.{suffix}"}
-    names = ["original"] + [VARIANTS[s]["name"] for s in stems("robustness")]
-    for name, stem in zip(names, [RESULTS] + stems("robustness"), strict=True):
-        if family in ("rf", "mlp"):
-            inputs[name] = f"{stem}/features/{feat}.parquet"
-        else:
-            inputs[name] = f"{stem}/images/test.npy"
+    inputs = {"model": weights(wildcards.model, RESULTS)}
+    for folder in [RESULTS, *folders("robustness")]:
+        name = "original" if folder == RESULTS else VARIANTS[folder].name
+        found = model_input(wildcards.model, folder, folder, ("test",))
+        inputs[name] = found.get("features") or found["test"]
     return inputs
 
 
-def variant_metrics(stem_list):
-    """Every model's test metrics of each variant, keyed by input name stem::model."""
+def variant_metrics(folder_list):
+    """Every model's test metrics of each variant, keyed by input name variant::model."""
     return {
-        f"{VARIANTS[stem].get('name', 'table1')}::{model}": f"{stem}/metrics/{model}.json"
-        for stem in stem_list
-        for model in VARIANTS[stem]["models"]
+        f"{VARIANTS[folder].name}::{model}": f"{folder}/metrics/{model}.json"
+        for folder in folder_list
+        for model in VARIANTS[folder].models
     }

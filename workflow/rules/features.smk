@@ -4,26 +4,26 @@
 rule features:
     input:
         manifest=f"{RESULTS}/manifest.parquet",
-        histograms=per_batch("{stem}/histograms/{batch}"),
+        histograms=per_bucket("{variant}/histograms/{bucket}"),
     output:
-        color="{stem}/features/color.parquet",
-        deriv="{stem}/features/deriv.parquet",
-        raw="{stem}/features/raw.parquet",
+        color="{variant}/features/color.parquet",
+        deriv="{variant}/features/deriv.parquet",
+        raw="{variant}/features/raw.parquet",
     log:
-        "{stem}/logs/features.log",
+        "{variant}/logs/features.log",
     benchmark:
-        "{stem}/benchmarks/features.tsv"
+        "{variant}/benchmarks/features.tsv"
     wildcard_constraints:
-        stem=stem_pattern("base", "control", "robustness"),
+        variant=folder_pattern("table1", "control", "robustness"),
     threads: 1
     resources:
         mem_mb=4000,
         runtime=30,
     params:
         features=config["features"],
-        root=lambda wildcards: f"{wildcards.stem}/histograms",
-        split=lambda wildcards: variant(wildcards)["split"],
-        batches=BATCHES,
+        root=lambda wildcards: f"{wildcards.variant}/histograms",
+        split=lambda wildcards: variant(wildcards).split,
+        buckets=BUCKETS,
         code=code("features.py"),
     script:
         "../scripts/features.py"
@@ -63,23 +63,23 @@ rule analysis:
 rule image_cache:
     input:
         manifest=f"{RESULTS}/manifest.parquet",
-        images=per_batch("{stem}/spectrograms/{batch}"),
+        images=per_bucket("{variant}/spectrograms/{bucket}"),
     output:
-        "{stem}/images/{split}.npy",
+        "{variant}/images/{split}.npy",
     log:
-        "{stem}/logs/image_cache/{split}.log",
+        "{variant}/logs/image_cache/{split}.log",
     benchmark:
-        "{stem}/benchmarks/image_cache/{split}.tsv"
+        "{variant}/benchmarks/image_cache/{split}.tsv"
     wildcard_constraints:
-        stem=stem_pattern("base", "control", "robustness"),
+        variant=folder_pattern("table1", "control", "robustness"),
     threads: 1
     resources:
         mem_mb=2000,
         runtime=30,
     params:
         size=config["spectrogram"]["size"],
-        root=lambda wildcards: f"{wildcards.stem}/spectrograms",
-        batches=BATCHES,
+        root=lambda wildcards: f"{wildcards.variant}/spectrograms",
+        buckets=BUCKETS,
         code=code("image_cache.py"),
     script:
         "../scripts/image_cache.py"

@@ -1,97 +1,67 @@
-"""Table 1's models: train on the manifest's train split (best epoch on val), then test."""
+"""Table 1's models (synthdetect.models.registry): train on the manifest's train split
+(best epoch on val), then test. Two training rules, one per way a family trains: a
+scikit-learn estimator is fitted once, a torch network trains for epochs."""
 
 
-rule train_forest:
+rule train_sklearn:
     input:
-        manifest=f"{RESULTS}/manifest.parquet",
-        features=features_input,
+        unpack(training_inputs),
     output:
-        model="{stem}/models/rf_{feat}.skops",
+        model="{variant}/models/{model}.skops",
     log:
-        "{stem}/logs/train/rf_{feat}.log",
+        "{variant}/logs/train/{model}.log",
     benchmark:
-        "{stem}/benchmarks/train/rf_{feat}.tsv"
+        "{variant}/benchmarks/train/{model}.tsv"
     wildcard_constraints:
-        feat="color|deriv",
-        stem=stem_pattern("base", "control", "cross"),
+        model=registry.pattern(trainer="sklearn"),
+        variant=folder_pattern("table1", "control", "cross"),
     threads: 2
     resources:
         mem_mb=4000,
         runtime=60,
     params:
-        hp=config["models"]["rf"],
+        hp=hp,
         seed=config["seed"],
         sources=sources_param,
-        code=code("train_forest.py"),
+        device=config["models"]["device"],
+        code=code("train.py"),
     script:
-        "../scripts/train_forest.py"
+        "../scripts/train.py"
 
 
-rule train_mlp:
+rule train_torch:
     input:
-        manifest=f"{RESULTS}/manifest.parquet",
-        features=features_input,
+        unpack(training_inputs),
     output:
-        model="{stem}/models/mlp_{feat}.pt",
-        history="{stem}/models/mlp_{feat}.history.parquet",
+        model="{variant}/models/{model}.pt",
+        history="{variant}/models/{model}.history.parquet",
         curve=report(
-            "{stem}/figures/loss_mlp_{feat}.png",
+            "{variant}/figures/loss_{model}.png",
             caption="../report/loss_curve.rst",
             category="Training",
         ),
     log:
-        "{stem}/logs/train/mlp_{feat}.log",
+        "{variant}/logs/train/{model}.log",
     benchmark:
-        "{stem}/benchmarks/train/mlp_{feat}.tsv"
+        "{variant}/benchmarks/train/{model}.tsv"
     wildcard_constraints:
-        feat="color|deriv",
-        stem=stem_pattern("base", "control", "cross"),
+        model=registry.pattern(trainer="torch"),
+        variant=folder_pattern("table1", "control", "cross"),
     threads: 2
     resources:
-        mem_mb=4000,
-        runtime=60,
-    params:
-        hp=config["models"]["mlp"],
-        seed=config["seed"],
-        sources=sources_param,
-        device=config["models"]["device"],
-        code=code("train_mlp.py"),
-    script:
-        "../scripts/train_mlp.py"
-
-
-rule train_image_model:
-    input:
-        unpack(images_input("train", "val")),
-        manifest=f"{RESULTS}/manifest.parquet",
-    output:
-        model="{stem}/models/{net}.pt",
-        history="{stem}/models/{net}.history.parquet",
-        curve=report(
-            "{stem}/figures/loss_{net}.png",
-            caption="../report/loss_curve.rst",
-            category="Training",
+        mem_mb=lambda wildcards: 8000 if registry.get(wildcards.model).images else 4000,
+        runtime=lambda wildcards: 240 if registry.get(wildcards.model).images else 60,
+        gpu=lambda wildcards: (
+            device_resources() if registry.get(wildcards.model).images else 0
         ),
-    log:
-        "{stem}/logs/train/{net}.log",
-    benchmark:
-        "{stem}/benchmarks/train/{net}.tsv"
-    wildcard_constraints:
-        net="cnn|resnet18",
-        stem=stem_pattern("base", "control", "cross"),
-    threads: 2
-    resources:
-        mem_mb=8000,
-        runtime=240,
-        gpu=device_resources(),
     params:
-        hp=lambda wildcards: config["models"][wildcards.net],
+        hp=hp,
         seed=config["seed"],
         sources=sources_param,
         device=config["models"]["device"],
-        code=code("train_image_model.py"),
+        code=code("train.py"),
     script:
-        "../scripts/train_image_model.py"
+        "../scripts/train.py"
 
 
 rule evaluate:
@@ -99,25 +69,25 @@ rule evaluate:
         unpack(evaluation_inputs),
         manifest=f"{RESULTS}/manifest.parquet",
     output:
-        predictions="{stem}/predictions/{model}.parquet",
-        metrics="{stem}/metrics/{model}.json",
+        predictions="{variant}/predictions/{model}.parquet",
+        metrics="{variant}/metrics/{model}.json",
         confusion=report(
-            "{stem}/figures/confusion_{model}.png",
+            "{variant}/figures/confusion_{model}.png",
             caption="../report/confusion.rst",
             category="Test split",
         ),
     log:
-        "{stem}/logs/evaluate/{model}.log",
+        "{variant}/logs/evaluate/{model}.log",
     benchmark:
-        "{stem}/benchmarks/evaluate/{model}.tsv"
+        "{variant}/benchmarks/evaluate/{model}.tsv"
     wildcard_constraints:
-        stem=stem_pattern("base", "control", "cross"),
+        variant=folder_pattern("table1", "control", "cross"),
     threads: 2
     resources:
         mem_mb=4000,
         runtime=30,
     params:
-        hp=lambda wildcards: config["models"][wildcards.model.partition("_")[0]],
+        hp=hp,
         device=config["models"]["device"],
         sources=sources_param,
         code=code("evaluate.py"),

@@ -27,9 +27,9 @@ rule table1:
 
 # ---- beyond Table 1: robustness, codec controls, cross-source (synthdetect.evaluation.robustness)
 
-ROBUSTNESS_MODELS = config["robustness"]["models"] or MODELS
-CONTROL_STEMS = stems("control")
-CROSS_STEMS = stems("cross")
+ROBUSTNESS_MODELS = next((VARIANTS[f].models for f in folders("robustness")), MODELS)
+CONTROL_FOLDERS = folders("control")
+CROSS_FOLDERS = folders("cross")
 
 
 rule robustness_scores:
@@ -48,8 +48,8 @@ rule robustness_scores:
         runtime=60,
     params:
         manipulations=lambda wildcards: ["original"]
-        + [VARIANTS[s]["name"] for s in stems("robustness")],
-        hp=lambda wildcards: config["models"][wildcards.model.partition("_")[0]],
+        + [VARIANTS[s].name for s in folders("robustness")],
+        hp=hp,
         device=config["models"]["device"],
         code=code("robustness_scores.py"),
     script:
@@ -87,7 +87,7 @@ rule robustness_report:
 
 rule controls_report:
     input:
-        **variant_metrics([RESULTS, *CONTROL_STEMS]),
+        **variant_metrics([RESULTS, *CONTROL_FOLDERS]),
     output:
         csv=report(
             f"{RESULTS}/report/controls.csv",
@@ -102,7 +102,7 @@ rule controls_report:
         mem_mb=500,
         runtime=5,
     params:
-        controls={VARIANTS[s]["name"]: VARIANTS[s]["control"] for s in CONTROL_STEMS},
+        controls={VARIANTS[s].name: VARIANTS[s].control for s in CONTROL_FOLDERS},
         code=code("controls_report.py"),
     script:
         "../scripts/controls_report.py"
@@ -110,7 +110,7 @@ rule controls_report:
 
 rule cross_source_report:
     input:
-        **variant_metrics(CROSS_STEMS),
+        **variant_metrics(CROSS_FOLDERS),
     output:
         csv=report(
             f"{RESULTS}/report/cross_source.csv",
@@ -131,11 +131,11 @@ rule cross_source_report:
         runtime=5,
     params:
         settings={
-            VARIANTS[s]["name"]: {
-                "train": VARIANTS[s]["train"],
-                "test": VARIANTS[s]["test"],
+            VARIANTS[s].name: {
+                "train": VARIANTS[s].train,
+                "test": VARIANTS[s].test,
             }
-            for s in CROSS_STEMS
+            for s in CROSS_FOLDERS
         },
         code=code("cross_source_report.py"),
     script:

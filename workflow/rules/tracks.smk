@@ -10,7 +10,7 @@ spectrogram setting reruns no clip and a histogram setting no spectrogram. The j
 (group `pertrack`, see workflow/profiles/slurm).
 
 The spectrogram and histogram stages serve Table 1's clips and a control's clips
-(`control_clip`; each a variant or "stem" of the experiment, see common.smk). The
+(`control_clip`; each a variant of the experiment, see synthdetect.pipeline.plan). The
 robustness suite's `manipulate` makes a manipulated test clip's spectrogram and
 histograms in one job per bucket: the manipulated clip is not kept.
 """
@@ -18,11 +18,11 @@ histograms in one job per bucket: the manipulated clip is not kept.
 
 rule clip:
     input:
-        audio=lambda wildcards: [row.path for row in batch_rows(wildcards)],
+        audio=lambda wildcards: [row.path for row in bucket_rows(wildcards)],
     output:
-        directory(f"{RESULTS}/clips/{{batch}}"),
+        directory(f"{RESULTS}/clips/{{bucket}}"),
     log:
-        f"{RESULTS}/logs/clip/{{batch}}.log",
+        f"{RESULTS}/logs/clip/{{bucket}}.log",
     group:
         "pertrack"
     resources:
@@ -32,15 +32,15 @@ rule clip:
         # every track's source file and crop: a change to one reruns its bucket only
         tracks=lambda wildcards: [
             (row.source, row.track, row.path, float(row.offset_s))
-            for row in batch_rows(wildcards)
+            for row in bucket_rows(wildcards)
         ],
         seconds=config["clip"]["seconds"],
         sample_rate=config["clip"]["sample_rate"],
         code=code("synthdetect.pipeline.stages"),
     run:
-        from synthdetect.pipeline.stages import clip_batch
+        from synthdetect.pipeline.stages import clip_bucket
 
-        clip_batch(
+        clip_bucket(
             params.tracks,
             output[0],
             seconds=params.seconds,
@@ -51,26 +51,26 @@ rule clip:
 
 rule spectrogram:
     input:
-        bucket_folder("{stem}/clips/{batch}"),
+        bucket_folder("{variant}/clips/{bucket}"),
     output:
-        directory("{stem}/spectrograms/{batch}"),
+        directory("{variant}/spectrograms/{bucket}"),
     log:
-        "{stem}/logs/spectrogram/{batch}.log",
+        "{variant}/logs/spectrogram/{bucket}.log",
     wildcard_constraints:
-        stem=stem_pattern("base", "control"),
+        variant=folder_pattern("table1", "control"),
     group:
         "pertrack"
     resources:
         mem_mb=400,
         runtime=30,
     params:
-        tracks=batch_tracks,
+        tracks=bucket_tracks,
         spectrogram=config["spectrogram"],
         code=code("synthdetect.pipeline.stages"),
     run:
-        from synthdetect.pipeline.stages import spectrogram_batch
+        from synthdetect.pipeline.stages import spectrogram_bucket
 
-        spectrogram_batch(
+        spectrogram_bucket(
             params.tracks,
             input[0],
             output[0],
@@ -81,26 +81,26 @@ rule spectrogram:
 
 rule histograms:
     input:
-        bucket_folder("{stem}/spectrograms/{batch}"),
+        bucket_folder("{variant}/spectrograms/{bucket}"),
     output:
-        directory("{stem}/histograms/{batch}"),
+        directory("{variant}/histograms/{bucket}"),
     log:
-        "{stem}/logs/histograms/{batch}.log",
+        "{variant}/logs/histograms/{bucket}.log",
     wildcard_constraints:
-        stem=stem_pattern("base", "control"),
+        variant=folder_pattern("table1", "control"),
     group:
         "pertrack"
     resources:
         mem_mb=400,
         runtime=30,
     params:
-        tracks=batch_tracks,
+        tracks=bucket_tracks,
         features=config["features"],
         code=code("synthdetect.pipeline.stages"),
     run:
-        from synthdetect.pipeline.stages import histogram_batch
+        from synthdetect.pipeline.stages import histogram_bucket
 
-        histogram_batch(
+        histogram_bucket(
             params.tracks, input[0], output[0], features=params.features, log=log[0]
         )
 
@@ -124,18 +124,18 @@ rule codec_profile:
 
 rule control_clip:
     input:
-        audio=lambda wildcards: [row.path for row in batch_rows(wildcards)],
+        audio=lambda wildcards: [row.path for row in bucket_rows(wildcards)],
         profile=lambda wildcards: (
             [f"{RESULTS}/controls/codec_profile.json"]
-            if variant(wildcards)["control"]["kind"] == "codec_match"
+            if variant(wildcards).control["type"] == "codec_match"
             else []
         ),
     output:
-        directory("{stem}/clips/{batch}"),
+        directory("{variant}/clips/{bucket}"),
     log:
-        "{stem}/logs/clip/{batch}.log",
+        "{variant}/logs/clip/{bucket}.log",
     wildcard_constraints:
-        stem=stem_pattern("control"),
+        variant=folder_pattern("control"),
     group:
         "pertrack"
     resources:
@@ -144,22 +144,22 @@ rule control_clip:
     params:
         tracks=lambda wildcards: [
             (row.source, row.track, row.path, float(row.offset_s))
-            for row in batch_rows(wildcards)
+            for row in bucket_rows(wildcards)
         ],
         settings=lambda wildcards: {
             "labels": {
-                (row.source, row.track): row.label for row in batch_rows(wildcards)
+                (row.source, row.track): row.label for row in bucket_rows(wildcards)
             },
-            "control": variant(wildcards)["control"],
+            "control": variant(wildcards).control,
             "seed": config["seed"],
             "seconds": config["clip"]["seconds"],
             "sample_rate": config["clip"]["sample_rate"],
         },
         code=code("synthdetect.pipeline.variants"),
     run:
-        from synthdetect.pipeline.variants import control_clip_batch
+        from synthdetect.pipeline.variants import control_clip_bucket
 
-        control_clip_batch(
+        control_clip_bucket(
             params.tracks,
             output[0],
             profile_path=input.profile[0] if input.profile else None,
@@ -170,32 +170,32 @@ rule control_clip:
 
 rule manipulate:
     input:
-        bucket_folder(f"{RESULTS}/clips/{{batch}}"),
+        bucket_folder(f"{RESULTS}/clips/{{bucket}}"),
     output:
-        spectrograms=directory("{stem}/spectrograms/{batch}"),
-        histograms=directory("{stem}/histograms/{batch}"),
+        spectrograms=directory("{variant}/spectrograms/{bucket}"),
+        histograms=directory("{variant}/histograms/{bucket}"),
     log:
-        "{stem}/logs/manipulate/{batch}.log",
+        "{variant}/logs/manipulate/{bucket}.log",
     wildcard_constraints:
-        stem=stem_pattern("robustness"),
+        variant=folder_pattern("robustness"),
     group:
         "pertrack"
     resources:
         mem_mb=600,
         runtime=60,
     params:
-        tracks=batch_tracks,
+        tracks=bucket_tracks,
         settings=lambda wildcards: {
-            "name": variant(wildcards)["name"],
-            "spec": variant(wildcards)["spec"],
+            "name": variant(wildcards).name,
+            "spec": variant(wildcards).manipulation,
             "seed": config["seed"],
             "spectrogram": config["spectrogram"],
             "features": config["features"],
         },
         code=code("synthdetect.pipeline.variants"),
     run:
-        from synthdetect.pipeline.variants import manipulation_batch
+        from synthdetect.pipeline.variants import manipulation_bucket
 
-        manipulation_batch(
+        manipulation_bucket(
             params.tracks, input[0], *output, log=log[0], **params.settings
         )

@@ -2,20 +2,15 @@
 
 from synthdetect.evaluation.evaluate import evaluate
 from synthdetect.logs import setup_logging
-from synthdetect.models.run import feature_splits, image_splits, select_sources
+from synthdetect.models.run import load_splits, select_sources
 
 setup_logging(snakemake.log[0])
-inp = snakemake.input
 name = snakemake.wildcards.model
-if hasattr(inp, "features"):
-    data = feature_splits(inp.manifest, inp.features)
-else:
-    data = image_splits(inp.manifest, {s: inp[s] for s in ("train", "val", "test")})
-data = select_sources(data, **snakemake.params.sources)
+data = load_splits(name, snakemake.input.manifest, dict(snakemake.input.items()))
 evaluate(
     name,
-    inp.model,
-    data,
+    snakemake.input.model,
+    select_sources(data, **snakemake.params.sources),
     snakemake.output.predictions,
     snakemake.output.metrics,
     snakemake.output.confusion,

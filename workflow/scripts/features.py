@@ -18,7 +18,7 @@ if p.split:  # a robustness manipulation covers the test split only
     order = order[order.split == p.split]
 order = order[["source", "track"]].reset_index(drop=True)
 paths = [
-    track_file(p.root, s, t, p.batches, HISTOGRAM_SUFFIX)
+    track_file(p.root, s, t, p.buckets, HISTOGRAM_SUFFIX)
     for s, t in zip(order.source, order.track, strict=True)
 ]
 raw = read_track_histograms(paths)

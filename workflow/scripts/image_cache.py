@@ -15,7 +15,7 @@ split = snakemake.wildcards.split
 rows = pd.read_parquet(snakemake.input.manifest, columns=["source", "track", "split"])
 rows = rows[rows.split == split]
 pngs = [
-    track_file(p.root, s, t, p.batches, PNG_SUFFIX)
+    track_file(p.root, s, t, p.buckets, PNG_SUFFIX)
     for s, t in zip(rows.source, rows.track, strict=True)
 ]
 write_image_cache(pngs, snakemake.output[0], tuple(p.size))

@@ -74,7 +74,9 @@ def logit_clip_eps(model: str, hp: Mapping[str, Any] | None = None) -> float:
     clipped at half a tree's vote (``0.5 / n_estimators``), the resolution of the forest.
     Torch models' probabilities come from logits, clipped only to stay finite.
     """
-    if model.startswith("rf_"):
+    from synthdetect.models import registry
+
+    if registry.get(model).family.name == "rf":
         n = int((hp or {}).get("n_estimators") or 100)
         return 0.5 / max(n, 1)
     return TORCH_EPS

@@ -12,6 +12,7 @@ import pandas as pd
 
 from synthdetect.evaluation.metrics import CLASS_NAMES, binary_metrics
 from synthdetect.figures import new_figure, save_figure
+from synthdetect.models import registry
 from synthdetect.models.run import SplitData, load_model, predict
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,7 @@ def evaluate(
     threads: int,
 ) -> dict:
     """Predictions for every split; metrics and the confusion matrix on test only."""
-    if not name.startswith("rf_"):
+    if registry.get(name).family.torch:
         from synthdetect.models.training import set_threads
 
         set_threads(threads)

@@ -15,7 +15,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from synthdetect.evaluation.tables import METRICS, PAPER_ORDER
+from synthdetect.evaluation.tables import METRICS
+from synthdetect.models import registry
 
 #: The metrics the robustness table and heatmap report.
 ROBUSTNESS_METRICS = ("accuracy", "f1", "roc_auc")
@@ -65,7 +66,7 @@ def score_manipulations(
     from synthdetect.evaluation.metrics import binary_metrics
     from synthdetect.models.run import SplitData, load_model, predict
 
-    if not name.startswith("rf_"):
+    if registry.get(name).family.torch:
         from synthdetect.models.training import set_threads
 
         set_threads(threads)
@@ -165,7 +166,7 @@ def flat_markdown(table: pd.DataFrame, digits: int = 3, caption: str = "") -> st
 
 
 def _paper_order(model: str) -> tuple[int, str]:
-    return (PAPER_ORDER.index(model) if model in PAPER_ORDER else len(PAPER_ORDER), model)
+    return registry.paper_rank(model)
 
 
 def sources_line(train: Sequence[str], test: Sequence[str]) -> str:

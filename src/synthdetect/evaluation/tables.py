@@ -8,9 +8,9 @@ from collections.abc import Mapping, Sequence
 
 import pandas as pd
 
+from synthdetect.models import registry
+
 METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc")
-#: The paper's column order (Random Forest, then the MLP, then the image models).
-PAPER_ORDER = ("rf_deriv", "rf_color", "mlp_deriv", "mlp_color", "cnn", "resnet18")
 
 
 def load_metrics(paths: Mapping[str, str | os.PathLike]) -> dict[str, dict]:
@@ -23,9 +23,9 @@ def load_metrics(paths: Mapping[str, str | os.PathLike]) -> dict[str, dict]:
 
 
 def table1(metrics: Mapping[str, Mapping], models: Sequence[str] | None = None) -> pd.DataFrame:
-    """Metrics x models, models in the paper's order then any others."""
+    """Metrics x models, models in the registry's (the paper's) order then any others."""
     names = list(models or metrics)
-    names.sort(key=lambda m: (PAPER_ORDER.index(m) if m in PAPER_ORDER else len(PAPER_ORDER), m))
+    names.sort(key=registry.paper_rank)
     table = pd.DataFrame(
         {m: [metrics[m][k] for k in METRICS] for m in names}, index=pd.Index(METRICS, name="metric")
     )

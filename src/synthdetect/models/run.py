@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from synthdetect.figures import new_figure, save_figure
+from synthdetect.models import registry
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +94,43 @@ def select_sources(
     return SplitData(X, y, rows)
 
 
+def load_splits(name: str, manifest_path, inputs: dict) -> SplitData:
+    """A model's input cut into the manifest's splits: its feature table
+    (``inputs["features"]``) or its image caches (``inputs[split]``), by the registry."""
+    if registry.get(name).images:
+        return image_splits(manifest_path, {s: inputs[s] for s in SPLITS if s in inputs})
+    return feature_splits(manifest_path, inputs["features"])
+
+
+def fit(
+    name: str,
+    data: SplitData,
+    out_model,
+    out_history=None,
+    out_curve=None,
+    *,
+    seed: int,
+    hp: dict,
+    device: str,
+    threads: int,
+) -> None:
+    """Train model ``name`` the way its family trains (the registry's ``trainer``)."""
+    if registry.get(name).family.torch:
+        fit_network(
+            name,
+            data,
+            out_model,
+            out_history,
+            out_curve,
+            seed=seed,
+            hp=hp,
+            device=device,
+            threads=threads,
+        )
+    else:
+        fit_forest(data, out_model, seed=seed, hp=hp, threads=threads)
+
+
 def build_network(
     name: str,
     hp: dict,
@@ -104,7 +142,7 @@ def build_network(
     """The torch module of a Table 1 model from its hyper-parameters."""
     from synthdetect.models.networks import HistogramMLP, PaperCNN, build_resnet18
 
-    family = name.partition("_")[0]
+    family = registry.get(name).family.name
     if family == "mlp":
         return HistogramMLP(n_features, hidden=tuple(hp["hidden"]))
     if family == "cnn":
@@ -173,7 +211,7 @@ def fit_network(
         device=dev,
         threads=threads,
     )
-    if name == "resnet18":
+    if registry.get(name).family.name == "resnet18":
         result = training.train_resnet18_head(
             net, data.X["train"], data.y["train"], data.X["val"], data.y["val"], **common
         )
@@ -197,7 +235,7 @@ def fit_network(
 
 def load_model(name: str, model_path, hp: dict, data: SplitData):
     """A trained model back from its file, ready to predict."""
-    if name.startswith("rf_"):
+    if not registry.get(name).family.torch:
         from synthdetect.models.forest import load_sklearn
 
         return load_sklearn(model_path)

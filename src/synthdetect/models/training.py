@@ -291,19 +291,19 @@ def train_classifier(
     optimiser = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
     criterion = nn.BCEWithLogitsLoss()
     shuffler = torch.Generator().manual_seed(seed)
-    n_batches = (tr.n + batch_size - 1) // batch_size
+    n_buckets = (tr.n + batch_size - 1) // batch_size
     name = type(model).__name__
 
     rows: list[dict[str, float]] = []
     best_loss, best_epoch, best_state = float("inf"), 0, None
-    bar = _progress_bar(progress, epochs * n_batches, f"train {name}")
+    bar = _progress_bar(progress, epochs * n_buckets, f"train {name}")
     try:
         for epoch in range(1, epochs + 1):
             t0 = time.perf_counter()
             model.train()
             perm = torch.randperm(tr.n, generator=shuffler).numpy()
             loss_sum = torch.zeros((), dtype=torch.float64, device=dev)
-            for b in range(n_batches):
+            for b in range(n_buckets):
                 # sorted: sequential reads from a memmap; a batch's order changes nothing
                 idx = np.sort(perm[b * batch_size : (b + 1) * batch_size])
                 xb, yb = tr.x(idx), tr.yb(idx)

@@ -1,4 +1,4 @@
-"""Tracks in batches: a stable hash bucket per track, one folder of per-track files per bucket.
+"""Buckets of tracks: a stable hash bucket per track, one folder of per-track files per bucket.
 
 Snakemake pays about a millisecond per job to build the DAG and, on a cluster, a
 process (or a whole SLURM job) to run one. Per-track work is tens of milliseconds, so
@@ -14,25 +14,25 @@ import os
 import zlib
 from pathlib import Path
 
-__all__ = ["batch_names", "batch_of", "track_file"]
+__all__ = ["bucket_names", "bucket_of", "track_file"]
 
 
-def batch_of(source: str, track: str, n_batches: int) -> str:
-    """The bucket of a track: CRC-32 of ``source/track`` modulo ``n_batches``, as ``b007``."""
-    if n_batches < 1:
-        raise ValueError(f"the number of batches must be >= 1, got {n_batches}")
-    width = len(str(n_batches - 1))
-    return f"b{zlib.crc32(f'{source}/{track}'.encode()) % n_batches:0{width}d}"
+def bucket_of(source: str, track: str, n_buckets: int) -> str:
+    """The bucket of a track: CRC-32 of ``source/track`` modulo ``n_buckets``, as ``b007``."""
+    if n_buckets < 1:
+        raise ValueError(f"the number of buckets must be >= 1, got {n_buckets}")
+    width = len(str(n_buckets - 1))
+    return f"b{zlib.crc32(f'{source}/{track}'.encode()) % n_buckets:0{width}d}"
 
 
-def batch_names(n_batches: int) -> list[str]:
+def bucket_names(n_buckets: int) -> list[str]:
     """Every bucket name, in order (some may hold no track)."""
-    width = len(str(n_batches - 1))
-    return [f"b{i:0{width}d}" for i in range(n_batches)]
+    width = len(str(n_buckets - 1))
+    return [f"b{i:0{width}d}" for i in range(n_buckets)]
 
 
 def track_file(
-    root: str | os.PathLike, source: str, track: str, n_batches: int, suffix: str
+    root: str | os.PathLike, source: str, track: str, n_buckets: int, suffix: str
 ) -> Path:
     """A track's file inside its bucket's folder under ``root``."""
-    return Path(root) / batch_of(source, track, n_batches) / source / f"{track}{suffix}"
+    return Path(root) / bucket_of(source, track, n_buckets) / source / f"{track}{suffix}"

@@ -39,10 +39,14 @@ def _imports(path: Path) -> tuple[str, ...]:
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             found += [a.name for a in node.names if a.name.split(".")[0] == PACKAGE]
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            if node.module.split(".")[0] == PACKAGE:
-                found.append(node.module)
-                found += [f"{node.module}.{a.name}" for a in node.names]
+        elif (
+            isinstance(node, ast.ImportFrom)
+            and node.module
+            and node.level == 0
+            and node.module.split(".")[0] == PACKAGE
+        ):
+            found.append(node.module)
+            found += [f"{node.module}.{a.name}" for a in node.names]
     return tuple(found)
 
 

@@ -1,7 +1,7 @@
 """The per-track stages of the workflow: clip -> spectrogram PNG -> histograms.
 
 ``workflow/rules/tracks.smk`` runs each stage for one bucket of tracks per job (the
-``*_batch`` functions, see :mod:`synthdetect.pipeline.buckets`), and ``bench/preprocess.py``
+``*_bucket`` functions, see :mod:`synthdetect.pipeline.buckets`), and ``bench/preprocess.py``
 times exactly the per-track functions they loop over, so the benchmark measures what
 the workflow does. Each reads its input file and writes its output file atomically;
 parameters are the config sections the rules pass as ``params``.
@@ -30,15 +30,15 @@ from synthdetect.audio.io import (
 from synthdetect.features.histogram_io import write_track_histograms
 from synthdetect.features.histograms import track_histograms
 from synthdetect.features.spectrogram import load_png, save_palette_png, spectrogram_index
-from synthdetect.logs import log_batch
+from synthdetect.logs import log_bucket
 
 __all__ = [
-    "clip_batch",
+    "clip_bucket",
     "clip_track",
-    "histogram_batch",
+    "histogram_bucket",
     "histogram_track",
-    "manipulate_batch",
-    "spectrogram_batch",
+    "manipulate_bucket",
+    "spectrogram_bucket",
     "spectrogram_track",
 ]
 
@@ -104,7 +104,7 @@ def _run(tracks: Iterable, stage: str, work, out_dir: PathLike, log: PathLike | 
     tracks = list(tracks)
     with ExitStack() as stack:
         if log is not None:
-            stack.enter_context(log_batch(log, stage, Path(out_dir).name, len(tracks)))
+            stack.enter_context(log_bucket(log, stage, Path(out_dir).name, len(tracks)))
         for item in tracks:
             try:
                 work(*item)
@@ -115,7 +115,7 @@ def _run(tracks: Iterable, stage: str, work, out_dir: PathLike, log: PathLike | 
     return len(tracks)
 
 
-def clip_batch(
+def clip_bucket(
     tracks: Iterable[tuple[str, str, str, float]],
     out_dir: PathLike,
     *,
@@ -141,7 +141,7 @@ def clip_batch(
     return _run(tracks, "clip", one, out, log)
 
 
-def manipulate_batch(
+def manipulate_bucket(
     tracks: Iterable[tuple[str, str]],
     clip_dir: PathLike,
     png_dir: PathLike,
@@ -176,7 +176,7 @@ def manipulate_batch(
     return _run(tracks, "manipulate", one, pngs, log)
 
 
-def spectrogram_batch(
+def spectrogram_bucket(
     tracks: Iterable[tuple[str, str]],
     clip_dir: PathLike,
     out_dir: PathLike,
@@ -197,7 +197,7 @@ def spectrogram_batch(
     return _run(tracks, "spectrogram", one, out, log)
 
 
-def histogram_batch(
+def histogram_bucket(
     tracks: Iterable[tuple[str, str]],
     png_dir: PathLike,
     out_dir: PathLike,

@@ -24,13 +24,13 @@ import numpy as np
 
 from synthdetect.audio import codec
 from synthdetect.audio.manipulations import parse_manipulation, track_seed
-from synthdetect.pipeline.stages import Transform, clip_batch, manipulate_batch
+from synthdetect.pipeline.stages import Transform, clip_bucket, manipulate_bucket
 
 __all__ = [
     "Transform",
-    "control_clip_batch",
+    "control_clip_bucket",
     "control_transform",
-    "manipulation_batch",
+    "manipulation_bucket",
     "manipulation_transform",
 ]
 
@@ -42,10 +42,10 @@ def control_transform(
     labels: Mapping[tuple[str, str], str],
     profile: Sequence[int] | None = None,
 ) -> Transform:
-    """The transform of a control: ``{"kind": "codec_match"}`` or ``{"kind": "lowpass",
+    """The transform of a control: ``{"type": "codec_match"}`` or ``{"type": "lowpass",
     "hz": ...}``. ``labels`` maps (source, track) to its class; ``profile`` is the human
     class's MP3 bitrates (:func:`synthdetect.audio.codec.bitrate_profile`)."""
-    kind = control["kind"]
+    kind = control["type"]
     if kind == "lowpass":
         hz = float(control["hz"])
         return lambda source, track, y, sr: codec.lowpass(y, sr, hz)
@@ -76,7 +76,7 @@ def manipulation_transform(name: str, spec: Mapping, *, seed: int) -> Transform:
     return apply
 
 
-def control_clip_batch(
+def control_clip_bucket(
     tracks: Sequence[tuple[str, str, str, float]],
     out_dir,
     *,
@@ -95,12 +95,12 @@ def control_clip_batch(
         with open(profile_path) as f:
             profile = json.load(f)["kbps"]
     transform = control_transform(control, seed=seed, labels=labels, profile=profile)
-    return clip_batch(
+    return clip_bucket(
         tracks, out_dir, seconds=seconds, sample_rate=sample_rate, transform=transform, log=log
     )
 
 
-def manipulation_batch(
+def manipulation_bucket(
     tracks: Sequence[tuple[str, str]],
     clip_dir,
     png_dir,
@@ -114,8 +114,8 @@ def manipulation_batch(
     log=None,
 ) -> int:
     """A robustness manipulation of one bucket's test clips, to spectrograms and
-    histograms (:func:`synthdetect.pipeline.stages.manipulate_batch`)."""
-    return manipulate_batch(
+    histograms (:func:`synthdetect.pipeline.stages.manipulate_bucket`)."""
+    return manipulate_bucket(
         tracks,
         clip_dir,
         png_dir,

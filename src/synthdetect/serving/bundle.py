@@ -32,11 +32,11 @@ import numpy as np
 
 import synthdetect
 from synthdetect.features.histograms import feature_names
+from synthdetect.models import registry
 
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "ARCHITECTURES",
     "FORMAT",
     "FORMAT_VERSION",
     "Bundle",
@@ -49,14 +49,6 @@ FORMAT = "synthdetect-bundle"
 #: Bump when bundle.json changes incompatibly; readers refuse other versions.
 FORMAT_VERSION = 1
 MANIFEST = "bundle.json"
-
-#: Model family (the part of the model name before ``_``) -> architecture name.
-ARCHITECTURES = {
-    "rf": "RandomForestClassifier",
-    "mlp": "HistogramMLP",
-    "cnn": "PaperCNN",
-    "resnet18": "FrozenResNet18",
-}
 
 
 class BundleError(ValueError):
@@ -151,26 +143,23 @@ def _sha256(path: Path) -> str:
 
 
 def model_spec(name: str, hp: Mapping[str, Any], preprocessing: Mapping[str, Any]) -> dict:
-    """The ``model`` section of a bundle (without the weights entry)."""
-    family, _, kind = name.partition("_")
-    if family not in ARCHITECTURES:
-        raise BundleError(
-            f"unknown model {name!r}: the family must be one of {list(ARCHITECTURES)}"
-        )
+    """The ``model`` section of a bundle (without the weights entry), from the registry."""
+    try:
+        model = registry.get(name)
+    except ValueError as err:
+        raise BundleError(str(err)) from None
     spec: dict[str, Any] = {
         "name": name,
-        "family": family,
-        "architecture": ARCHITECTURES[family],
+        "family": model.family.name,
+        "architecture": model.family.architecture,
         "hyperparameters": dict(hp),
     }
-    if family in ("rf", "mlp"):
-        if kind not in ("color", "deriv"):
-            raise BundleError(f"model {name!r}: histogram models end in _color or _deriv")
-        feats = preprocessing["features"]
-        names = feature_names(kind, colour=feats["color"], deriv=feats["deriv"])
-        spec |= {"input": "features", "feature_kind": kind, "n_features": len(names)}
-    else:
+    if model.images:
         spec |= {"input": "image", "image_size": list(preprocessing["spectrogram"]["size"])}
+    else:
+        feats = preprocessing["features"]
+        names = feature_names(model.input, colour=feats["color"], deriv=feats["deriv"])
+        spec |= {"input": "features", "feature_kind": model.input, "n_features": len(names)}
     return spec
 
 
@@ -222,7 +211,7 @@ class Bundle:
         A forest loads without importing torch.
         """
         spec = self.meta["model"]
-        if self.family == "rf":
+        if not registry.FAMILIES[self.family].torch:
             from synthdetect.models.forest import load_sklearn
 
             try:
@@ -376,7 +365,7 @@ def write_bundle(
         "preprocessing",
     )
     spec = model_spec(model, hp, pre)
-    suffix = ".skops" if spec["family"] == "rf" else ".pt"
+    suffix = "." + registry.get(model).family.weights
     if weights.suffix != suffix:
         raise BundleError(f"{weights}: a {model} model's weights should be a {suffix} file")
     cal = {k: v for k, v in calibration.items() if k not in ("model", "metrics")}

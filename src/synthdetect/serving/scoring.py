@@ -36,6 +36,7 @@ from synthdetect.evaluation.calibration import clip_logits, logits_from_proba, s
 from synthdetect.features.histogram_io import feature_table
 from synthdetect.features.histograms import feature_names, track_histograms
 from synthdetect.features.spectrogram import spectrogram_image
+from synthdetect.models.registry import FAMILIES
 from synthdetect.serving.bundle import Bundle, read_bundle
 
 log = logging.getLogger(__name__)
@@ -146,7 +147,7 @@ class Scorer:
         batch_windows: int = 32,
     ) -> None:
         self.bundle = bundle if isinstance(bundle, Bundle) else read_bundle(bundle)
-        if self.bundle.family != "rf":  # a forest scores without importing torch
+        if FAMILIES[self.bundle.family].torch:  # a forest scores without importing torch
             from synthdetect.models import training
 
             training.set_threads(threads)

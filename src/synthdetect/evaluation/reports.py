@@ -1,0 +1,110 @@
+"""The report's tables and figures, written from the metrics the workflow produced.
+
+Each function reads its inputs, writes a CSV (full precision), a Markdown file (what
+`make demo` prints and the HTML report shows) and, where there is one, a heatmap.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Mapping, Sequence
+
+import pandas as pd
+
+from synthdetect.evaluation.robustness import (
+    ROBUSTNESS_METRICS,
+    controls_table,
+    cross_source_table,
+    flat_markdown,
+    plot_heatmap,
+    robustness_table,
+    sources_line,
+)
+from synthdetect.evaluation.tables import METRICS, load_metrics, table1, to_markdown
+
+log = logging.getLogger(__name__)
+
+PathLike = str | os.PathLike
+
+
+def _variant_metrics(paths: Mapping[str, PathLike]) -> dict[str, dict[str, dict]]:
+    """Metrics JSON keyed ``variant::model`` -> {variant: {model: metrics}}."""
+    metrics: dict[str, dict[str, dict]] = {}
+    for key, path in paths.items():
+        variant, _, model = key.partition("::")
+        with open(path) as f:
+            metrics.setdefault(variant, {})[model] = json.load(f)
+    return metrics
+
+
+def write_table1(models: Sequence[str], paths: Sequence[PathLike], csv: PathLike, md: PathLike):
+    """Table 1 (metrics x models) from every model's test metrics."""
+    metrics = load_metrics(dict(zip(models, paths, strict=True)))
+    table = table1(metrics, models)
+    table.to_csv(csv, float_format="%.4f")
+    n_test = {m: metrics[m]["n_test"] for m in models}
+    caption = f"Test-split metrics (positive class = AI); test tracks per model: {n_test}"
+    with open(md, "w") as f:
+        f.write(to_markdown(table, caption=caption))
+    log.info("Table 1\n%s", table.round(3).to_string())
+    return table
+
+
+def write_robustness_report(score_paths: Sequence[PathLike], csv, md, heatmap) -> pd.DataFrame:
+    """Manipulations x models per metric, and the accuracy heatmap."""
+    scores = pd.concat([pd.read_parquet(p) for p in score_paths], ignore_index=True)
+    scores.to_csv(csv, index=False, float_format="%.4f")
+    n_test = int(scores.n_test.iloc[0])
+    with open(md, "w") as f:
+        for metric in ROBUSTNESS_METRICS:
+            caption = f"Robustness: test-split {metric} ({n_test} tracks) per manipulation"
+            f.write(flat_markdown(robustness_table(scores, metric), caption=caption) + "\n")
+    accuracy = robustness_table(scores, "accuracy")
+    plot_heatmap(
+        accuracy, heatmap, f"Test accuracy under manipulation (n={n_test}; chance = 0.5)", vmin=0.5
+    )
+    log.info("accuracy\n%s", accuracy.round(3).to_string())
+    return scores
+
+
+def write_controls_report(
+    paths: Mapping[str, PathLike], controls: Mapping[str, Mapping], csv, md
+) -> pd.DataFrame:
+    """Table 1 without and with each control, side by side (``paths``: variant::model)."""
+    metrics = _variant_metrics(paths)
+    table = controls_table(metrics)
+    table.to_csv(csv, float_format="%.4f")
+    described = {"table1": "no control", **{k: str(dict(v)) for k, v in controls.items()}}
+    caption = "Test-split metrics without and with each control: " + "; ".join(
+        f"{k} = {v}" for k, v in described.items()
+    )
+    with open(md, "w") as f:
+        f.write(caption + "\n\n")
+        for metric in ("accuracy", "f1", "roc_auc"):
+            per_model = table.loc[metric].unstack("variant")  # model x variant
+            per_model = per_model.reindex(columns=list(metrics)).loc[
+                list(dict.fromkeys(m for m, _ in table.columns))
+            ]
+            per_model.index.name = "model"
+            f.write(flat_markdown(per_model, caption=f"Test {metric}") + "\n")
+    log.info("controls\n%s", table.round(3).to_string())
+    return table
+
+
+def write_cross_source_report(
+    paths: Mapping[str, PathLike], settings: Mapping[str, Mapping], csv, md, heatmap
+) -> dict[str, pd.DataFrame]:
+    """Settings x models per metric (``paths``: setting::model), and the accuracy heatmap."""
+    metrics = _variant_metrics(paths)
+    tables = {metric: cross_source_table(metrics, metric) for metric in METRICS}
+    pd.concat(tables, names=["metric"]).to_csv(csv, float_format="%.4f")
+    with open(md, "w") as f:
+        f.write("Settings: " + "; ".join(f"{s}: {sources_line(**v)}" for s, v in settings.items()))
+        f.write("\n\n")
+        for metric in ("accuracy", "f1", "roc_auc"):
+            f.write(flat_markdown(tables[metric], caption=f"Cross-source test {metric}") + "\n")
+    plot_heatmap(tables["accuracy"], heatmap, "Cross-source test accuracy")
+    log.info("cross-source accuracy\n%s", tables["accuracy"].round(3).to_string())
+    return tables

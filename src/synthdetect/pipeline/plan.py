@@ -1,0 +1,156 @@
+"""The experiment's variants, planned from the config: which results folders exist and what
+each one runs.
+
+Table 1 is the variant ``table1`` in ``{results}``. Every other variant runs the same rules
+under its own folder:
+
+- a **control** (``{results}/controls/<name>``) changes every clip before any feature is
+  taken and retrains the models;
+- a **robustness** manipulation (``{results}/robustness/<name>``) changes the test clips
+  only and scores the models trained for Table 1;
+- a **cross-source** setting (``{results}/cross/<name>``) retrains on the train split of
+  some sources and tests on the test split of others, reusing Table 1's features.
+
+The rules files only turn these into paths. Planning is cheap and imports nothing heavy:
+it runs every time Snakemake parses the workflow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+__all__ = ["TYPES", "Variant", "plan_variants"]
+
+#: The variant types, in the order their folders are planned.
+TYPES = ("table1", "control", "robustness", "cross")
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One variant: its results folder, type, name and what it trains and scores."""
+
+    folder: str
+    type: str
+    name: str
+    models: tuple[str, ...]
+    #: the only split its per-track stages cover (robustness: the test split); None: all
+    split: str | None = None
+    #: a control's settings (``type``: codec_match or lowpass, and its parameters)
+    control: Mapping | None = None
+    #: a manipulation's settings (``kind`` and its parameters)
+    manipulation: Mapping | None = None
+    #: a cross-source setting's train and test sources; None: every source
+    train: tuple[str, ...] | None = None
+    test: tuple[str, ...] | None = None
+    #: where its feature tables and image caches are (a cross-source setting reuses Table 1's)
+    data: str = field(default="")
+
+    @property
+    def retrains(self) -> bool:
+        """Whether it trains its own models (all but the robustness manipulations)."""
+        return self.type != "robustness"
+
+
+def _check_sides(setting: Mapping, sources: Mapping[str, Mapping]) -> None:
+    """Each side of a cross-source setting names known sources of both labels."""
+    for side in ("train", "test"):
+        unknown = sorted(set(setting[side]) - set(sources))
+        if unknown:
+            raise ValueError(
+                f"config cross_source {setting['name']}: {side} source(s) {unknown} "
+                f"are not in sources ({', '.join(sorted(sources))})"
+            )
+        labels = {sources[s]["label"] for s in setting[side]}
+        if labels != {"human", "ai"}:
+            raise ValueError(
+                f"config cross_source {setting['name']}: the {side} sources "
+                f"{list(setting[side])} hold only {sorted(labels)} tracks; each side needs "
+                "a human and an AI source"
+            )
+
+
+def plan_variants(config: Mapping) -> dict[str, Variant]:
+    """Every variant of a validated config (schema defaults filled in), by folder.
+
+    Raises ``ValueError`` naming the config key of a bad entry: a
+    cross-source setting whose sources are unknown or hold one label only, a duplicate
+    cross-source name, or a manipulation the catalogue rejects. Model names are checked by
+    the config schema (its enum is the model registry's).
+    """
+    results = config["results"]
+    enabled = tuple(config["models"]["enabled"])
+    variants = {results: Variant(results, "table1", "table1", enabled, data=results)}
+
+    def add(v: Variant) -> None:
+        variants[v.folder] = v
+
+    controls = config["controls"]
+    control_models = tuple(controls["models"] or enabled)
+    if controls["codec_match"]:
+        folder = f"{results}/controls/codec_match"
+        add(
+            Variant(
+                folder,
+                "control",
+                "codec_match",
+                control_models,
+                control={"type": "codec_match"},
+                data=folder,
+            )
+        )
+    if controls["lowpass_hz"]:
+        folder = f"{results}/controls/lowpass"
+        add(
+            Variant(
+                folder,
+                "control",
+                "lowpass",
+                control_models,
+                control={"type": "lowpass", "hz": controls["lowpass_hz"]},
+                data=folder,
+            )
+        )
+
+    robustness = config["robustness"]
+    if robustness["enabled"]:
+        # imported only here: the catalogue pulls in scipy.signal and the codecs
+        from synthdetect.audio.manipulations import DEFAULT_MANIPULATIONS, parse_manipulations
+
+        specs = robustness["manipulations"] or DEFAULT_MANIPULATIONS
+        parse_manipulations(specs)  # a bad entry fails here, naming the entry and key
+        models = tuple(robustness["models"] or enabled)
+        for name, spec in specs.items():
+            folder = f"{results}/robustness/{name}"
+            add(
+                Variant(
+                    folder,
+                    "robustness",
+                    name,
+                    models,
+                    split="test",
+                    manipulation=dict(spec),
+                    data=folder,
+                )
+            )
+
+    seen = set()
+    for setting in config["cross_source"]:
+        if setting["name"] in seen:
+            raise ValueError(f"config cross_source: the name {setting['name']!r} is used twice")
+        seen.add(setting["name"])
+        _check_sides(setting, config["sources"])
+        models = tuple(setting.get("models") or enabled)
+        folder = f"{results}/cross/{setting['name']}"
+        add(
+            Variant(
+                folder,
+                "cross",
+                setting["name"],
+                models,
+                train=tuple(setting["train"]),
+                test=tuple(setting["test"]),
+                data=results,
+            )
+        )
+    return variants
