@@ -54,15 +54,15 @@ SNAKEFILE = REPO / "workflow" / "Snakefile"
 N = 3  # tracks per class; with equal split fractions: one per class in each split
 MODELS = ["rf_deriv", "rf_color"]
 TARGETS = [f"results/metrics/{m}.json" for m in MODELS]
-BUCKETS = TINY["buckets"]
+N_BUCKETS = TINY["buckets"]
 # write_corpus names tracks human000.. and ai000..; their buckets (crc32 % 4): b0, b2
 TRACKS = [(s, f"{s}{i:03d}") for s in ("human", "ai") for i in range(N)]
-BUCKETS = sorted({bucket_of(s, t, BUCKETS) for s, t in TRACKS})
-# Snakemake jobs: candidates x2, manifest, features, train_forest x2, evaluate x2, and
+BUCKETS = sorted({bucket_of(s, t, N_BUCKETS) for s, t in TRACKS})
+# Snakemake jobs: candidates x2, manifest, features, train_sklearn x2, evaluate x2, and
 # clip, spectrogram, histograms per bucket. SLURM jobs: the same, with each bucket's
 # three jobs as one group job (profile: group-components pertrack=1).
 PER_TRACK_RULES = ("clip", "spectrogram", "histograms")
-OTHER_JOBS = {"candidates": 2, "manifest": 1, "features": 1, "train_forest": 2, "evaluate": 2}
+OTHER_JOBS = {"candidates": 2, "manifest": 1, "features": 1, "train_sklearn": 2, "evaluate": 2}
 SNAKEMAKE_JOBS = sum(OTHER_JOBS.values()) + len(PER_TRACK_RULES) * len(BUCKETS)
 SLURM_JOBS = sum(OTHER_JOBS.values()) + len(BUCKETS)
 GROUP_LIMIT_S = 3 * 10 * 60  # the profile's runtime, 10 min per stage, added up
@@ -155,7 +155,7 @@ def _assert_same_outputs(local: Path, remote: Path) -> int:
         ("histograms", HISTOGRAM_SUFFIX),
     ):
         root = remote / "results" / stage
-        want = {track_file(root, s, t, BUCKETS, suffix) for s, t in TRACKS}
+        want = {track_file(root, s, t, N_BUCKETS, suffix) for s, t in TRACKS}
         assert set(root.rglob(f"*{suffix}")) == want, stage
     return len(names)
 

@@ -82,11 +82,11 @@ def test_cnn_hyperparameter_reruns_only_cnn_and_report(run):
         "all": 1,
         "evaluate": 1,
         "table1": 1,
-        "train_image_model": 1,
+        "train_torch": 1,
         "calibrate": 1,
         "bundle": 1,
     }
-    assert "net=cnn" in proc.stdout and "net=resnet18" not in proc.stdout
+    assert "model=cnn" in proc.stdout and "model=resnet18" not in proc.stdout
 
 
 def test_stft_size_reruns_images_and_models_but_no_clip(run):
@@ -98,8 +98,8 @@ def test_stft_size_reruns_images_and_models_but_no_clip(run):
     assert "clip" not in counts and "manifest" not in counts
     assert counts["spectrogram"] == counts["histograms"] == len(buckets(work))
     assert counts["features"] == 1 and counts["image_cache"] == 3
-    assert counts["train_forest"] == 2 and counts["train_mlp"] == 2
-    assert counts["train_image_model"] == 2 and counts["evaluate"] == 6
+    assert counts["train_sklearn"] == 2 and counts["train_torch"] == 4
+    assert counts["evaluate"] == 6
     assert counts["calibrate"] == counts["bundle"] == 6
 
 
