@@ -9,7 +9,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from audio_fixtures import write_corpus
-from workflow_helpers import TINY, folder_config, job_counts, jobs_run, snakemake, write_config
+from workflow_helpers import (
+    REPO,
+    TINY,
+    folder_config,
+    job_counts,
+    jobs_run,
+    snakemake,
+    write_config,
+)
 
 from synthdetect.pipeline.buckets import bucket_of, track_file
 
@@ -87,6 +95,22 @@ def test_cnn_hyperparameter_reruns_only_cnn_and_report(run):
         "bundle": 1,
     }
     assert "model=cnn" in proc.stdout and "model=resnet18" not in proc.stdout
+
+
+def test_editing_an_imported_module_reruns_exactly_the_rules_that_reach_it(run, tmp_path):
+    """``evaluation/metrics.py`` is reached by `evaluate` (script -> evaluation.evaluate ->
+    metrics) and `calibrate` (calibration imports it inside a function), by no training
+    rule: editing it reruns those and what follows them, and nothing upstream."""
+    work, _ = run
+    repo = tmp_path / "repo"
+    for part in ("workflow", "src", "config"):
+        shutil.copytree(REPO / part, repo / part, ignore=shutil.ignore_patterns("__pycache__"))
+    proc = snakemake(work, "--configfile=config.yaml", "-n", repo=repo)
+    assert job_counts(proc.stdout) == {}, "an unchanged copy of the code reran jobs"
+    module = repo / "src/synthdetect/evaluation/metrics.py"
+    module.write_text(module.read_text() + "\n# an edit\n")
+    counts = job_counts(snakemake(work, "--configfile=config.yaml", "-n", repo=repo).stdout)
+    assert counts == {"evaluate": 6, "calibrate": 6, "bundle": 6, "table1": 1, "all": 1}
 
 
 def test_stft_size_reruns_images_and_models_but_no_clip(run):

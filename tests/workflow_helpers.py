@@ -51,12 +51,13 @@ def write_config(path: Path, config: dict) -> Path:
     return path
 
 
-def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 600):
-    """Run ``snakemake`` on the repo's Snakefile with ``workdir`` as working directory."""
+def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 600, repo: Path = REPO):
+    """Run ``snakemake`` on the Snakefile of ``repo`` (this repository unless a copy is
+    given) with ``workdir`` as working directory."""
     cmd = [
         str(SNAKEMAKE),
         "-s",
-        str(REPO / "workflow" / "Snakefile"),
+        str(repo / "workflow" / "Snakefile"),
         "--directory",
         str(workdir),
         "--cores",

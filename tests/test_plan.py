@@ -1,0 +1,79 @@
+"""Variant planning from the config: folders, types and every validation it does."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+from snakemake.utils import validate
+from workflow_helpers import REPO
+
+from synthdetect.pipeline.plan import plan_variants
+
+SCHEMA = str(REPO / "workflow/schemas/config.schema.yaml")
+SOURCES = {
+    "human": {"kind": "folder", "label": "human", "path": "h"},
+    "ai": {"kind": "folder", "label": "ai", "path": "a"},
+    "ai2": {"kind": "folder", "label": "ai", "path": "b"},
+}
+
+
+def config(**extra) -> dict:
+    cfg = {"results": "res", "sources": copy.deepcopy(SOURCES), **extra}
+    validate(cfg, SCHEMA, set_default=True)
+    return cfg
+
+
+def test_table1_alone():
+    variants = plan_variants(config())
+    assert list(variants) == ["res"]
+    v = variants["res"]
+    assert (v.type, v.name, v.split, v.data, v.retrains) == ("table1", "table1", None, "res", True)
+    assert v.models == ("rf_deriv", "rf_color", "mlp_deriv", "mlp_color", "cnn", "resnet18")
+
+
+def test_controls_robustness_and_cross_source():
+    cfg = config(
+        controls={"codec_match": True, "lowpass_hz": 4000, "models": ["rf_deriv"]},
+        robustness={"enabled": True, "manipulations": {"n30": {"kind": "noise", "snr_db": 30}}},
+        cross_source=[{"name": "x", "train": ["human", "ai"], "test": ["human", "ai2"]}],
+    )
+    variants = plan_variants(cfg)
+    assert list(variants) == [
+        "res",
+        "res/controls/codec_match",
+        "res/controls/lowpass",
+        "res/robustness/n30",
+        "res/cross/x",
+    ]
+    lowpass = variants["res/controls/lowpass"]
+    assert lowpass.control == {"type": "lowpass", "hz": 4000} and lowpass.models == ("rf_deriv",)
+    assert lowpass.data == "res/controls/lowpass"
+    n30 = variants["res/robustness/n30"]
+    assert (n30.split, n30.retrains, n30.manipulation["snr_db"]) == ("test", False, 30)
+    cross = variants["res/cross/x"]
+    assert (cross.train, cross.test, cross.data) == (("human", "ai"), ("human", "ai2"), "res")
+
+
+def test_cross_source_unknown_source_names_it():
+    cfg = config(cross_source=[{"name": "x", "train": ["human", "nope"], "test": ["ai"]}])
+    with pytest.raises(ValueError, match=r"cross_source x: train source\(s\) \['nope'\]"):
+        plan_variants(cfg)
+
+
+def test_cross_source_side_needs_both_labels():
+    cfg = config(cross_source=[{"name": "x", "train": ["human", "ai"], "test": ["ai", "ai2"]}])
+    with pytest.raises(ValueError, match=r"cross_source x: the test sources .* hold only \['ai'\]"):
+        plan_variants(cfg)
+
+
+def test_cross_source_names_are_unique():
+    setting = {"name": "x", "train": ["human", "ai"], "test": ["human", "ai2"]}
+    with pytest.raises(ValueError, match="'x' is used twice"):
+        plan_variants(config(cross_source=[setting, dict(setting)]))
+
+
+def test_bad_manipulation_names_entry_and_key():
+    cfg = config(robustness={"enabled": True, "manipulations": {"bad": {"kind": "noise"}}})
+    with pytest.raises(ValueError, match="bad"):
+        plan_variants(cfg)
