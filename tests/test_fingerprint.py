@@ -47,11 +47,13 @@ def test_a_script_entry_is_followed(tmp_path):
     assert found == {"__init__.py", "c.py"}
 
 
+def _reached(script: str) -> set[str]:
+    path = REPO / "workflow/scripts" / script
+    return {p.relative_to(SRC).as_posix() for p in reached_modules([path], SRC)}
+
+
 def test_workflow_scripts_reach_what_they_run():
-    scripts = REPO / "workflow/scripts"
-    evaluate = {
-        p.relative_to(SRC).as_posix() for p in reached_modules([scripts / "evaluate.py"], SRC)
-    }
+    evaluate = _reached("evaluate.py")
     assert "synthdetect/evaluation/metrics.py" in evaluate
     assert "synthdetect/models/forest.py" in evaluate  # imported inside models.run.load_model
     train = _reached("train.py")
