@@ -5,7 +5,10 @@ Kept apart from :mod:`synthdetect.models.training` so the forest jobs do not imp
 
 from __future__ import annotations
 
+import io
 import os
+import re
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -56,12 +59,53 @@ def _skops_io():
     return sio
 
 
+_OBJECT_ID = re.compile(r'"file": "(\d+)\.|"__id__": (\d+)')
+
+
+def canonical_skops(data: bytes) -> bytes:
+    """The same skops file with the same bytes for the same model.
+
+    skops names a model's arrays after ``id()`` of the objects in memory and stamps the
+    zip with the time of writing; both differ between runs. The ids are renumbered in
+    the order they first appear in ``schema.json`` (references to one object stay one
+    number), and every member gets a fixed timestamp.
+    """
+    with zipfile.ZipFile(io.BytesIO(data)) as src:
+        schema = src.read("schema.json").decode()
+        order: dict[str, str] = {}
+        for match in _OBJECT_ID.finditer(schema):
+            old = match.group(1) or match.group(2)
+            order.setdefault(old, str(len(order) + 1))
+
+        def renumber(match: re.Match) -> str:
+            text = match.group(0)
+            old = match.group(1) or match.group(2)
+            return text.replace(old, order[old])
+
+        out = io.BytesIO()
+        with zipfile.ZipFile(out, "w") as dst:
+            for info in src.infolist():
+                body = src.read(info.filename)
+                name = info.filename
+                if name == "schema.json":
+                    body = _OBJECT_ID.sub(renumber, schema).encode()
+                else:
+                    stem, dot, ext = name.partition(".")
+                    name = order.get(stem, stem) + dot + ext
+                fixed = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+                fixed.compress_type = info.compress_type
+                fixed.external_attr = info.external_attr
+                dst.writestr(fixed, body)
+    return out.getvalue()
+
+
 def save_sklearn(model: Any, path: str | os.PathLike) -> None:
-    """Save a scikit-learn model in skops' safe format (``.skops``), atomically."""
+    """Save a scikit-learn model in skops' safe format (``.skops``), atomically, with the
+    same bytes for the same model (:func:`canonical_skops`)."""
     sio = _skops_io()
     path = Path(path)
     tmp = _atomic_path(path)
-    sio.dump(model, tmp)
+    tmp.write_bytes(canonical_skops(sio.dumps(model)))
     os.replace(tmp, path)
 
 

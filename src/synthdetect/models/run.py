@@ -228,7 +228,10 @@ def fit_network(
         result.seconds,
     )
     training.save_state_dict(result.model, out_model)
-    history = result.history.assign(best=lambda h: h.epoch == result.best_epoch)
+    # wall seconds go to the log, not the file: the same training gives the same bytes
+    history = result.history.drop(columns="seconds").assign(
+        best=lambda h: h.epoch == result.best_epoch
+    )
     history.to_parquet(out_history, index=False)
     plot_loss_curves(result.history, out_curve, f"{name}: train vs validation loss")
 
