@@ -14,6 +14,8 @@ rule train_forest:
     wildcard_constraints:
         feat="color|deriv",
         stem=stem_pattern("base", "control", "cross"),
+    conda:
+        "../../envs/synthdetect.yaml"
     threads: 2
     resources:
         mem_mb=4000,
@@ -46,6 +48,8 @@ rule train_mlp:
     wildcard_constraints:
         feat="color|deriv",
         stem=stem_pattern("base", "control", "cross"),
+    conda:
+        "../../envs/synthdetect.yaml"
     threads: 2
     resources:
         mem_mb=4000,
@@ -79,6 +83,8 @@ rule train_image_model:
     wildcard_constraints:
         net="cnn|resnet18",
         stem=stem_pattern("base", "control", "cross"),
+    conda:
+        "../../envs/synthdetect.yaml"
     threads: 2
     resources:
         mem_mb=8000,
@@ -112,6 +118,8 @@ rule evaluate:
         "{stem}/benchmarks/evaluate/{model}.tsv"
     wildcard_constraints:
         stem=stem_pattern("base", "control", "cross"),
+    conda:
+        "../../envs/synthdetect.yaml"
     threads: 2
     resources:
         mem_mb=4000,
