@@ -218,7 +218,8 @@ def loop(root: Path, spec_path: Path) -> None:
             deriv=str(features / "deriv.parquet"),
             raw=str(features / "raw.parquet"),
         ),
-        params=_Names(features=feats, root=str(out / "histograms"), batches=n_batches),
+        # split: Table 1's stem (variant "base") scores every split
+        params=_Names(features=feats, root=str(out / "histograms"), split=None, batches=n_batches),
         log=_Names([str(out / "logs" / "features.log")]),
     )
     features.mkdir(parents=True, exist_ok=True)
