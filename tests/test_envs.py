@@ -62,7 +62,8 @@ def test_python_satisfies_requires_python():
 
 def test_post_deploy_installs_the_checkout_and_the_makefiles_tinysoundfont():
     script = POST_DEPLOY.read_text()
-    assert '-e "$(dirname "$0")/.."' in script  # this checkout, editable
+    assert "pip install --no-deps -e .\n" in script  # the checkout, editable
+    assert f'name = "{_pyproject()["name"]}"' in script  # ... found in the working directory
     (makefile_spec,) = re.findall(r"'(tinysoundfont[^']*)'", (ROOT / "Makefile").read_text())
     assert f"--no-deps '{makefile_spec}'" in script
 
