@@ -62,7 +62,8 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/snakefmt --check workflow
-	# the paper config, whose sources are downloads: parsing it must not need the network
+	# the paper config: its sources are downloads, yet parsing it must need no network
+	# (config/demo.yaml would need the FluidR3 SoundFont installed just to parse)
 	$(OFFLINE) $(BIN)/snakemake --lint
 	# plan every variant of a tiny config (.test/config.yaml) in a scratch directory
 	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
