@@ -218,7 +218,10 @@ def loop(root: Path, spec_path: Path) -> None:
             deriv=str(features / "deriv.parquet"),
             raw=str(features / "raw.parquet"),
         ),
-        params=_Names(features=feats, root=str(out / "histograms"), buckets=n_buckets),
+        # split: Table 1 scores every split
+        params=_Names(
+            features=feats, root=str(out / "histograms"), split=None, buckets=n_buckets
+        ),
         log=_Names([str(out / "logs" / "features.log")]),
     )
     features.mkdir(parents=True, exist_ok=True)

@@ -27,6 +27,8 @@ rule calibrate:
         f"{RESULTS}/logs/calibrate/{{model}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/calibrate/{{model}}.tsv"
+    conda:
+        "../../envs/synthdetect.yaml"
     threads: 1
     resources:
         mem_mb=1000,
@@ -54,6 +56,8 @@ rule bundle:
         f"{RESULTS}/logs/bundle/{{model}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/bundle/{{model}}.tsv"
+    conda:
+        "../../envs/synthdetect.yaml"
     threads: 1
     resources:
         mem_mb=2000,

@@ -58,7 +58,7 @@ wildcard_constraints:
 
 @cache
 def code(*entries):
-    """Fingerprint of the library code a rule runs: a workflow script's (``name.py``) or a
+    """Fingerprint of the library code a rule runs -- a workflow script's (``name.py``) or a
     module's imports, followed transitively (synthdetect.pipeline.fingerprint)."""
     return code_fingerprint(
         [SCRIPTS / e if e.endswith(".py") else e for e in entries], SRC

@@ -21,6 +21,8 @@ rule composer_corpus:
         f"{RESOURCES}/composer/{{source}}/benchmarks/composer_corpus.tsv"
     wildcard_constraints:
         source="|".join(COMPOSER_SOURCES) or "(?!)",
+    conda:
+        "../../envs/synthdetect.yaml"
     threads: 2
     resources:
         mem_mb=2000,

@@ -39,6 +39,8 @@ rule fetch_fma_metadata:
     log:
         f"{RESOURCES}/logs/fetch_fma_metadata/{{source}}.log",
     cache: "omit-software"
+    conda:
+        "../../envs/synthdetect.yaml"
     threads: 1
     resources:
         mem_mb=1000,
@@ -67,6 +69,8 @@ rule fetch_audio:
     wildcard_constraints:
         selection=r"[A-Za-z0-9][A-Za-z0-9._-]*",
     cache: "omit-software"
+    conda:
+        "../../envs/synthdetect.yaml"
     threads: 4
     resources:
         mem_mb=2000,

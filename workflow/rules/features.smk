@@ -15,6 +15,8 @@ rule features:
         "{variant}/benchmarks/features.tsv"
     wildcard_constraints:
         variant=folder_pattern("table1", "control", "robustness"),
+    conda:
+        "../../envs/synthdetect.yaml"
     threads: 1
     resources:
         mem_mb=4000,
@@ -49,6 +51,8 @@ rule analysis:
         f"{RESULTS}/logs/analysis.log",
     benchmark:
         f"{RESULTS}/benchmarks/analysis.tsv"
+    conda:
+        "../../envs/synthdetect.yaml"
     threads: 1
     resources:
         mem_mb=2000,
@@ -72,6 +76,8 @@ rule image_cache:
         "{variant}/benchmarks/image_cache/{split}.tsv"
     wildcard_constraints:
         variant=folder_pattern("table1", "control", "robustness"),
+    conda:
+        "../../envs/synthdetect.yaml"
     threads: 1
     resources:
         mem_mb=2000,

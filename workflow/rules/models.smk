@@ -15,6 +15,8 @@ rule train_sklearn:
     wildcard_constraints:
         model=registry.pattern(trainer="sklearn"),
         variant=folder_pattern("table1", "control", "cross"),
+    conda:
+        "../../envs/synthdetect.yaml"
     threads: 2
     resources:
         mem_mb=4000,
@@ -47,6 +49,8 @@ rule train_torch:
     wildcard_constraints:
         model=registry.pattern(trainer="torch"),
         variant=folder_pattern("table1", "control", "cross"),
+    conda:
+        "../../envs/synthdetect.yaml"
     threads: 2
     resources:
         mem_mb=lambda wildcards: 8000 if registry.get(wildcards.model).images else 4000,
@@ -82,6 +86,8 @@ rule evaluate:
         "{variant}/benchmarks/evaluate/{model}.tsv"
     wildcard_constraints:
         variant=folder_pattern("table1", "control", "cross"),
+    conda:
+        "../../envs/synthdetect.yaml"
     threads: 2
     resources:
         mem_mb=4000,

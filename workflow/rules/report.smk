@@ -14,6 +14,8 @@ rule table1:
         md=f"{RESULTS}/report/table1.md",
     log:
         f"{RESULTS}/logs/table1.log",
+    conda:
+        "../../envs/synthdetect.yaml"
     threads: 1
     resources:
         mem_mb=500,
@@ -42,6 +44,8 @@ rule robustness_scores:
         f"{RESULTS}/logs/robustness_scores/{{model}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/robustness_scores/{{model}}.tsv"
+    conda:
+        "../../envs/synthdetect.yaml"
     threads: 2
     resources:
         mem_mb=4000,
@@ -75,6 +79,8 @@ rule robustness_report:
         ),
     log:
         f"{RESULTS}/logs/robustness_report.log",
+    conda:
+        "../../envs/synthdetect.yaml"
     threads: 1
     resources:
         mem_mb=1000,
@@ -97,6 +103,8 @@ rule controls_report:
         md=f"{RESULTS}/report/controls.md",
     log:
         f"{RESULTS}/logs/controls_report.log",
+    conda:
+        "../../envs/synthdetect.yaml"
     threads: 1
     resources:
         mem_mb=500,
@@ -125,6 +133,8 @@ rule cross_source_report:
         ),
     log:
         f"{RESULTS}/logs/cross_source_report.log",
+    conda:
+        "../../envs/synthdetect.yaml"
     threads: 1
     resources:
         mem_mb=500,

@@ -8,6 +8,8 @@ rule demo_corpus:
         f"{DEMO}/logs/demo_corpus.log",
     benchmark:
         f"{DEMO}/benchmarks/demo_corpus.tsv"
+    conda:
+        "../../envs/synthdetect.yaml"
     threads: 2
     resources:
         mem_mb=2000,
@@ -32,6 +34,8 @@ rule candidates:
         f"{RESULTS}/logs/candidates/{{source}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/candidates/{{source}}.tsv"
+    conda:
+        "../../envs/synthdetect.yaml"
     threads: 1
     resources:
         mem_mb=1000,
@@ -54,6 +58,8 @@ checkpoint manifest:
         f"{RESULTS}/logs/manifest.log",
     benchmark:
         f"{RESULTS}/benchmarks/manifest.tsv"
+    conda:
+        "../../envs/synthdetect.yaml"
     threads: 2
     resources:
         mem_mb=2000,

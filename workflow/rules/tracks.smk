@@ -112,6 +112,8 @@ rule codec_profile:
         f"{RESULTS}/controls/codec_profile.json",
     log:
         f"{RESULTS}/logs/codec_profile.log",
+    conda:
+        "../../envs/synthdetect.yaml"
     threads: 1
     resources:
         mem_mb=500,
