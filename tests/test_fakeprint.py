@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from synthdetect.fakeprint import (
+from synthdetect.features.fakeprint import (
     DEFAULTS,
     check_settings,
     fakeprint,

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from synthdetect.ood import OODModel, abstain, fit_cutoff
+from synthdetect.evaluation.ood import OODModel, abstain, fit_cutoff
 
 
 @pytest.fixture(autouse=True)

@@ -6,8 +6,8 @@ import json
 import numpy as np
 import pytest
 
-from synthdetect.calibration import choose_threshold
-from synthdetect.operating_points import (
+from synthdetect.evaluation.calibration import choose_threshold
+from synthdetect.evaluation.operating_points import (
     OperatingPoint,
     evaluate_operating_points,
     fpr_with_ci,

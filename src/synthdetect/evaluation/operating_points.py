@@ -2,12 +2,12 @@
 
 "How often will it call a human musician's work AI?" is the false-positive rate (FPR)
 at the threshold in use. Besides the balanced-accuracy threshold
-(:func:`synthdetect.calibration.choose_threshold`) a detector can be run at a threshold
+(:func:`synthdetect.evaluation.calibration.choose_threshold`) a detector can be run at a threshold
 fitted for a small FPR on the validation split's human clips; the test split, or a
 collection of human music no model was trained on, then tells what that threshold
 really does.
 
-Conventions, as in :mod:`synthdetect.calibration` (labels 1 = AI, 0 = human):
+Conventions, as in :mod:`synthdetect.evaluation.calibration` (labels 1 = AI, 0 = human):
 
 * A clip is called AI when ``score >= threshold``. Any score that is monotone in P(AI)
   works (calibrated or raw P(AI), logits); the thresholds are in the units of the
@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from synthdetect.calibration import choose_threshold
+from synthdetect.evaluation.calibration import choose_threshold
 
 __all__ = [
     "OperatingPoint",
@@ -147,7 +147,7 @@ def operating_points(
     """The named operating points fitted on the validation split.
 
     Keys: ``"balanced"`` (``balanced_threshold`` when given, else
-    :func:`~synthdetect.calibration.choose_threshold` on these scores, which breaks
+    :func:`~synthdetect.evaluation.calibration.choose_threshold` on these scores, which breaks
     ties towards 0.5 and so expects probabilities: pass the threshold for logits) and
     :func:`point_name` of each ``fprs`` entry. Values are :meth:`OperatingPoint.to_dict`
     dicts: ``name, rule, threshold, target_fpr, val_fpr, val_tpr, n_human_val,

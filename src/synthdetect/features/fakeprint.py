@@ -164,10 +164,10 @@ def _opening_width(envelope_hz: float, sr: int, n_fft: int) -> int:
 def mean_log_power(y: np.ndarray, *, n_fft: int = 2048, hop_length: int = 512) -> np.ndarray:
     """``mean over frames of 10 log10(|STFT|^2)``, float64, one value per FFT bin.
 
-    The STFT is :func:`synthdetect.spectrogram.stft_magnitude` (librosa's centred Hann
+    The STFT is :func:`synthdetect.features.spectrogram.stft_magnitude` (librosa's centred Hann
     frames), floored at -100 dB so silent frames stay finite.
     """
-    from synthdetect.spectrogram import stft_magnitude
+    from synthdetect.features.spectrogram import stft_magnitude
 
     y = np.asarray(y)
     if y.ndim != 1 or not np.issubdtype(y.dtype, np.floating):
