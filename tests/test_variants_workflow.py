@@ -1,4 +1,4 @@
-"""Issue #6 through the real Snakemake CLI: robustness suite, codec controls and
+"""Variants through the real Snakemake CLI: robustness suite, codec controls and
 cross-source evaluation on a tiny generated corpus."""
 
 from __future__ import annotations

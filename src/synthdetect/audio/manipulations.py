@@ -1,4 +1,4 @@
-"""Manipulations for the robustness suite (issue #6): does a detector survive everyday edits?
+"""Manipulations for the robustness suite: does a detector survive everyday edits?
 
 Afchar et al. showed that AI-music detectors collapse under re-encoding, pitch shifts, time
 stretches, noise and EQ that a listener barely notices. Each :class:`Manipulation` maps a
@@ -105,7 +105,7 @@ DEFAULT_MANIPULATIONS: dict[str, dict] = {
     "tilt_p3db": {"kind": "tilt", "db_per_octave": 3},
     "tilt_m3db": {"kind": "tilt", "db_per_octave": -3},
 }
-"""The suite issue #6 asks for (``opus_64`` only where libsndfile can write Opus)."""
+"""The built-in suite (``opus_64`` only where libsndfile can write Opus)."""
 
 
 def track_seed(seed: int, *parts: str) -> int:

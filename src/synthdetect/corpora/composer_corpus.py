@@ -1,6 +1,6 @@
 """A composer corpus: the demo corpus's AI class with another renderer and other songs.
 
-Issue #6's cross-source evaluation trains on one AI source and tests on another. A
+Cross-source evaluation trains on one AI source and tests on another. A
 ``kind: composer`` source is the second AI source the offline demo can offer: songs of
 :mod:`synthdetect.corpora.composer` rendered through a SoundFont of the config's choice (e.g.
 Debian's ``FluidR3_GM.sf2`` instead of pretty_midi's TimGM6mb.sf2), through the demo
