@@ -8,8 +8,8 @@ from synthdetect.features.fakeprint import (
     check_settings,
     fakeprint,
     fakeprint_names,
-    train_fakeprint_model,
 )
+from synthdetect.models.forest import train_logistic_regression
 
 SR = 22050
 
@@ -138,9 +138,9 @@ def test_logistic_regression_separates_held_out_clips():
     labels = np.array([0, 1] * 40)
     X = np.stack([clip(a) for a in labels])
     train, test = slice(0, 50), slice(50, None)
-    model = train_fakeprint_model(X[train], labels[train], seed=0)
+    model = train_logistic_regression(X[train], labels[train], seed=0)
     assert (model.predict(X[test]) == labels[test]).mean() >= 0.9
-    again = train_fakeprint_model(X[train], labels[train], seed=0)
+    again = train_logistic_regression(X[train], labels[train], seed=0)
     np.testing.assert_array_equal(model.predict_proba(X[test]), again.predict_proba(X[test]))
     with pytest.raises(ValueError, match="both"):
-        train_fakeprint_model(X[:5], np.zeros(5, int), seed=0)
+        train_logistic_regression(X[:5], np.zeros(5, int), seed=0)

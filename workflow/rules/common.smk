@@ -23,6 +23,9 @@ MODELS = config["models"]["enabled"]
 SRC = Path(workflow.basedir).parent / "src"
 SCRIPTS = Path(workflow.basedir) / "scripts"
 BUCKETS = config["buckets"]
+#: the histogram stage's settings, apart from the fakeprint's: each reruns only its own
+HISTOGRAMS = {k: config["features"][k] for k in ("color", "deriv")}
+FAKEPRINT = config["features"]["fakeprint"]
 
 
 VARIANTS = plan_variants(config)

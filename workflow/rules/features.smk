@@ -22,13 +22,40 @@ rule features:
         mem_mb=4000,
         runtime=30,
     params:
-        features=config["features"],
+        features=HISTOGRAMS,
         root=lambda wildcards: f"{wildcards.variant}/histograms",
         split=lambda wildcards: variant(wildcards).split,
         buckets=BUCKETS,
         code=code("features.py"),
     script:
         "../scripts/features.py"
+
+
+rule fakeprint_features:
+    input:
+        manifest=f"{RESULTS}/manifest.parquet",
+        fakeprints=per_bucket("{variant}/fakeprints/{bucket}"),
+    output:
+        "{variant}/features/fakeprint.parquet",
+    log:
+        "{variant}/logs/fakeprint_features.log",
+    benchmark:
+        "{variant}/benchmarks/fakeprint_features.tsv"
+    wildcard_constraints:
+        variant=folder_pattern("table1", "control", "robustness"),
+    conda:
+        "../../envs/synthdetect.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    params:
+        root=lambda wildcards: f"{wildcards.variant}/fakeprints",
+        split=lambda wildcards: variant(wildcards).split,
+        buckets=BUCKETS,
+        code=code("fakeprint_features.py"),
+    script:
+        "../scripts/fakeprint_features.py"
 
 
 rule analysis:
@@ -58,7 +85,7 @@ rule analysis:
         mem_mb=2000,
         runtime=10,
     params:
-        features=config["features"],
+        features=HISTOGRAMS,
         code=code("analysis.py"),
     script:
         "../scripts/analysis.py"

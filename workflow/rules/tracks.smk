@@ -95,13 +95,39 @@ rule histograms:
         runtime=30,
     params:
         tracks=bucket_tracks,
-        features=config["features"],
+        features=HISTOGRAMS,
         code=code("synthdetect.pipeline.stages"),
     run:
         from synthdetect.pipeline.stages import histogram_bucket
 
         histogram_bucket(
             params.tracks, input[0], output[0], features=params.features, log=log[0]
+        )
+
+
+rule fakeprints:
+    input:
+        bucket_folder("{variant}/clips/{bucket}"),
+    output:
+        directory("{variant}/fakeprints/{bucket}"),
+    log:
+        "{variant}/logs/fakeprints/{bucket}.log",
+    wildcard_constraints:
+        variant=folder_pattern("table1", "control"),
+    group:
+        "pertrack"
+    resources:
+        mem_mb=400,
+        runtime=30,
+    params:
+        tracks=bucket_tracks,
+        settings=FAKEPRINT,
+        code=code("synthdetect.pipeline.stages"),
+    run:
+        from synthdetect.pipeline.stages import fakeprint_bucket
+
+        fakeprint_bucket(
+            params.tracks, input[0], output[0], settings=params.settings, log=log[0]
         )
 
 
@@ -176,6 +202,7 @@ rule manipulate:
     output:
         spectrograms=directory("{variant}/spectrograms/{bucket}"),
         histograms=directory("{variant}/histograms/{bucket}"),
+        fakeprints=directory("{variant}/fakeprints/{bucket}"),
     log:
         "{variant}/logs/manipulate/{bucket}.log",
     wildcard_constraints:
@@ -192,7 +219,13 @@ rule manipulate:
             "spec": variant(wildcards).manipulation,
             "seed": config["seed"],
             "spectrogram": config["spectrogram"],
-            "features": config["features"],
+            # the fakeprints only where a scored model reads them
+            "features": HISTOGRAMS
+            | (
+                {"fakeprint": FAKEPRINT}
+                if "fakeprint" in variant(wildcards).models
+                else {}
+            ),
         },
         code=code("synthdetect.pipeline.variants"),
     run:

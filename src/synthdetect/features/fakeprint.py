@@ -30,11 +30,14 @@ of 100 Hz is about 9 bins at ``n_fft=2048`` and 22.05 kHz.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+import os
+from collections.abc import Mapping, Sequence
 from numbers import Real
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 __all__ = [
     "DEFAULTS",
@@ -42,7 +45,8 @@ __all__ = [
     "check_settings",
     "fakeprint",
     "fakeprint_names",
-    "train_fakeprint_model",
+    "fakeprint_table",
+    "write_track_fakeprint",
 ]
 
 #: Every setting of :func:`fakeprint` and its default (the keyword arguments' names).
@@ -221,41 +225,27 @@ def fakeprint(
     return residual.astype(np.float32)
 
 
-# --------------------------------------------------------------------------- the model
+# --------------------------------------------------------------------------- files
 
 
-def train_fakeprint_model(X: np.ndarray, y: np.ndarray, *, seed: int, C: float = 1.0):
-    """A class-balanced logistic regression on fakeprints (an sklearn ``Pipeline``).
+def write_track_fakeprint(
+    path: str | os.PathLike, source: str, track: str, vector: np.ndarray, names: Sequence[str]
+) -> None:
+    """One row: the track and its fakeprint, one float32 column per bin (atomically)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if len(vector) != len(names):
+        raise ValueError(f"{len(vector)} fakeprint values for {len(names)} names")
+    row = pd.DataFrame([np.asarray(vector, dtype=np.float32)], columns=list(names))
+    row.insert(0, "track", [track])
+    row.insert(0, "source", [source])
+    tmp = path.with_name(f".{path.name}.tmp")
+    row.to_parquet(tmp, index=False)
+    os.replace(tmp, path)
 
-    Each bin is standardised first, so the L2 penalty (strength ``1 / C``) weighs all
-    bins alike; ``class_weight="balanced"`` makes the fit independent of the class
-    ratio, as the balanced-accuracy threshold is. The lbfgs solver is deterministic;
-    ``seed`` is passed on as ``random_state`` all the same. ``predict_proba[:, 1]`` is
-    P(AI) (labels 1 = AI, 0 = human).
-    """
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import StandardScaler
 
-    X = np.asarray(X, dtype=np.float64)
-    y = np.asarray(y)
-    if X.ndim != 2 or y.ndim != 1 or len(X) != len(y):
-        raise ValueError(f"X must be (n, d) and y (n,): {X.shape}, {y.shape}")
-    if not np.isfinite(X).all():
-        raise ValueError("fakeprints must be finite")
-    if not np.isin(y, (0, 1)).all() or len(np.unique(y)) != 2:
-        raise ValueError("y must hold both 0 (human) and 1 (AI), and nothing else")
-    if not _is_real(C) or C <= 0:
-        raise ValueError(f"C must be a positive number, not {C!r}")
-    model = Pipeline(
-        [
-            ("scale", StandardScaler()),
-            (
-                "logreg",
-                LogisticRegression(
-                    C=float(C), class_weight="balanced", max_iter=5000, random_state=seed
-                ),
-            ),
-        ]
-    )
-    return model.fit(X, y.astype(np.int64))
+def fakeprint_table(paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
+    """The per-track fakeprint files stacked: ``source, track`` and one column per bin."""
+    if not paths:
+        raise ValueError("no fakeprint files to stack")
+    return pd.concat([pd.read_parquet(p) for p in paths], ignore_index=True)

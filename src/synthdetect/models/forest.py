@@ -1,4 +1,5 @@
-"""The Random Forest baselines and safe scikit-learn persistence (skops, never pickle).
+"""The scikit-learn models (the Random Forest baselines, the fakeprint's logistic regression)
+and their safe persistence (skops, never pickle).
 
 Kept apart from :mod:`synthdetect.models.training` so the forest jobs do not import torch.
 """
@@ -123,3 +124,41 @@ def load_sklearn(path: str | os.PathLike, trusted: Sequence[str] | None = None) 
             "pass them in `trusted` if they are expected"
         )
     return sio.load(Path(path), trusted=list(untrusted))
+
+
+def train_logistic_regression(X: np.ndarray, y: np.ndarray, *, seed: int, C: float = 1.0):
+    """A class-balanced logistic regression (an sklearn ``Pipeline``), the fakeprint
+    detector's classifier.
+
+    Each bin is standardised first, so the L2 penalty (strength ``1 / C``) weighs all
+    bins alike; ``class_weight="balanced"`` makes the fit independent of the class
+    ratio, as the balanced-accuracy threshold is. The lbfgs solver is deterministic;
+    ``seed`` is passed on as ``random_state`` all the same. ``predict_proba[:, 1]`` is
+    P(AI) (labels 1 = AI, 0 = human).
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X = np.asarray(X, dtype=np.float64)
+    y = np.asarray(y)
+    if X.ndim != 2 or y.ndim != 1 or len(X) != len(y):
+        raise ValueError(f"X must be (n, d) and y (n,): {X.shape}, {y.shape}")
+    if not np.isfinite(X).all():
+        raise ValueError("features must be finite")
+    if not np.isin(y, (0, 1)).all() or len(np.unique(y)) != 2:
+        raise ValueError("y must hold both 0 (human) and 1 (AI), and nothing else")
+    if isinstance(C, bool) or not isinstance(C, int | float) or not C > 0:
+        raise ValueError(f"C must be a positive number, not {C!r}")
+    model = Pipeline(
+        [
+            ("scale", StandardScaler()),
+            (
+                "logreg",
+                LogisticRegression(
+                    C=float(C), class_weight="balanced", max_iter=5000, random_state=seed
+                ),
+            ),
+        ]
+    )
+    return model.fit(X, y.astype(np.int64))

@@ -128,7 +128,7 @@ def fit(
             threads=threads,
         )
     else:
-        fit_forest(data, out_model, seed=seed, hp=hp, threads=threads)
+        fit_sklearn(name, data, out_model, seed=seed, hp=hp, threads=threads)
 
 
 def build_network(
@@ -169,19 +169,29 @@ def network_for(name: str, hp: dict, X: np.ndarray, weights: str | None = None):
     )
 
 
-def fit_forest(data: SplitData, out_model, *, seed: int, hp: dict, threads: int) -> None:
-    """Random Forest on the train split (val is not needed: no early stopping)."""
-    from synthdetect.models.forest import save_sklearn, train_random_forest
+def fit_sklearn(
+    name: str, data: SplitData, out_model, *, seed: int, hp: dict, threads: int
+) -> None:
+    """A scikit-learn model on the train split (val is not needed: no early stopping)."""
+    from synthdetect.models import forest
 
-    model = train_random_forest(
-        data.X["train"],
-        data.y["train"],
-        seed=seed,
-        n_estimators=hp["n_estimators"],
-        max_depth=hp["max_depth"],
-        n_jobs=threads,
-    )
-    save_sklearn(model, out_model)
+    family = registry.get(name).family.name
+    if family == "rf":
+        model = forest.train_random_forest(
+            data.X["train"],
+            data.y["train"],
+            seed=seed,
+            n_estimators=hp["n_estimators"],
+            max_depth=hp["max_depth"],
+            n_jobs=threads,
+        )
+    elif family == "logreg":
+        model = forest.train_logistic_regression(
+            data.X["train"], data.y["train"], seed=seed, C=hp["C"]
+        )
+    else:
+        raise ValueError(f"model {name!r} is not a scikit-learn model")
+    forest.save_sklearn(model, out_model)
 
 
 def fit_network(

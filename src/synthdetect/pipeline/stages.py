@@ -27,6 +27,7 @@ from synthdetect.audio.io import (
     source_rate,
     write_clip,
 )
+from synthdetect.features.fakeprint import fakeprint, fakeprint_names, write_track_fakeprint
 from synthdetect.features.histogram_io import write_track_histograms
 from synthdetect.features.histograms import track_histograms
 from synthdetect.features.spectrogram import load_png, save_palette_png, spectrogram_index
@@ -35,6 +36,8 @@ from synthdetect.logs import log_bucket
 __all__ = [
     "clip_bucket",
     "clip_track",
+    "fakeprint_bucket",
+    "fakeprint_track",
     "histogram_bucket",
     "histogram_track",
     "manipulate_bucket",
@@ -46,6 +49,7 @@ __all__ = [
 CLIP_SUFFIX = ".wav"
 PNG_SUFFIX = ".png"
 HISTOGRAM_SUFFIX = ".parquet"
+FAKEPRINT_SUFFIX = ".parquet"
 
 PathLike = str | os.PathLike
 #: ``(source, track, y, sample_rate) -> y`` (:mod:`synthdetect.pipeline.variants`)
@@ -98,6 +102,18 @@ def histogram_track(
     write_track_histograms(out, source, track, hists)
 
 
+def fakeprint_track(
+    y: np.ndarray, sr: int, out: PathLike, *, source: str, track: str, settings: Mapping
+) -> None:
+    """The fakeprint stage: the clip's spectral fakeprint, one parquet row. It reads the
+    clip's samples, not the PNG: the peaks it looks for are finer than the image's bins.
+
+    ``settings`` is the config's ``features.fakeprint`` section.
+    """
+    names = fakeprint_names(sr, settings["n_fft"], settings["f_min_hz"], settings["f_max_hz"])
+    write_track_fakeprint(out, source, track, fakeprint(y, sr, **settings), names)
+
+
 def _run(tracks: Iterable, stage: str, work, out_dir: PathLike, log: PathLike | None) -> int:
     """Run ``work`` on each track of a bucket; name the track when one fails, and write
     the bucket job's log (a thread of Snakemake's process: no logging reconfiguration)."""
@@ -146,6 +162,7 @@ def manipulate_bucket(
     clip_dir: PathLike,
     png_dir: PathLike,
     hist_dir: PathLike,
+    fakeprint_dir: PathLike | None = None,
     *,
     transform: Transform,
     spectrogram: Mapping,
@@ -156,8 +173,11 @@ def manipulate_bucket(
     manipulated, then its spectrogram PNG and histograms, as the clip, spectrogram and
     histogram stages would make them from a clip file of the manipulated audio (the
     16-bit rounding included) but without writing that clip: nothing reads it again,
-    and at the paper's scale it would be ~30 GB."""
+    and at the paper's scale it would be ~30 GB. With ``fakeprint_dir`` it writes the fakeprints
+    too, when ``features`` holds a ``fakeprint`` section (a model reads them)."""
     clips, pngs, hists = Path(clip_dir), Path(png_dir), Path(hist_dir)
+    if fakeprint_dir is not None:
+        Path(fakeprint_dir).mkdir(parents=True, exist_ok=True)
 
     def one(source, track):
         y, sr = read_clip(clips / source / f"{track}{CLIP_SUFFIX}")
@@ -172,6 +192,15 @@ def manipulate_bucket(
             track=track,
             features=features,
         )
+        if fakeprint_dir is not None and features.get("fakeprint"):
+            fakeprint_track(
+                y,
+                sr,
+                Path(fakeprint_dir) / source / f"{track}{FAKEPRINT_SUFFIX}",
+                source=source,
+                track=track,
+                settings=features["fakeprint"],
+            )
 
     return _run(tracks, "manipulate", one, pngs, log)
 
@@ -218,3 +247,29 @@ def histogram_bucket(
         )
 
     return _run(tracks, "histograms", one, out, log)
+
+
+def fakeprint_bucket(
+    tracks: Iterable[tuple[str, str]],
+    clip_dir: PathLike,
+    out_dir: PathLike,
+    *,
+    settings: Mapping,
+    log: PathLike | None = None,
+) -> int:
+    """:func:`fakeprint_track` for each ``(source, track)`` clip of a bucket."""
+    clips, out = Path(clip_dir), Path(out_dir)
+
+    def one(source, track):
+        y, sr = read_clip(clips / source / f"{track}{CLIP_SUFFIX}")
+        fakeprint_track(
+            y,
+            sr,
+            out / source / f"{track}{FAKEPRINT_SUFFIX}",
+            source=source,
+            track=track,
+            settings=settings,
+        )
+
+    out.mkdir(parents=True, exist_ok=True)
+    return _run(tracks, "fakeprints", one, out, log)

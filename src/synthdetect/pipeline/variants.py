@@ -105,6 +105,7 @@ def manipulation_bucket(
     clip_dir,
     png_dir,
     hist_dir,
+    fakeprint_dir=None,
     *,
     name: str,
     spec: Mapping,
@@ -114,12 +115,14 @@ def manipulation_bucket(
     log=None,
 ) -> int:
     """A robustness manipulation of one bucket's test clips, to spectrograms and
-    histograms (:func:`synthdetect.pipeline.stages.manipulate_bucket`)."""
+    histograms, and fakeprints where ``features`` has them
+    (:func:`synthdetect.pipeline.stages.manipulate_bucket`)."""
     return manipulate_bucket(
         tracks,
         clip_dir,
         png_dir,
         hist_dir,
+        fakeprint_dir,
         transform=manipulation_transform(name, spec, seed=seed),
         spectrogram=spectrogram,
         features=features,

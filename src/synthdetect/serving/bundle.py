@@ -31,6 +31,8 @@ from typing import Any
 import numpy as np
 
 import synthdetect
+from synthdetect.features.fakeprint import check_settings as check_fakeprint
+from synthdetect.features.fakeprint import fakeprint_names
 from synthdetect.features.histograms import feature_names
 from synthdetect.models import registry
 
@@ -156,6 +158,14 @@ def model_spec(name: str, hp: Mapping[str, Any], preprocessing: Mapping[str, Any
     }
     if model.images:
         spec |= {"input": "image", "image_size": list(preprocessing["spectrogram"]["size"])}
+    elif model.input == "fakeprint":
+        try:
+            settings = check_fakeprint(preprocessing["features"].get("fakeprint"))
+        except ValueError as err:
+            raise BundleError(f"preprocessing.features.fakeprint: {err}") from None
+        sr = preprocessing["clip"]["sample_rate"]
+        names = fakeprint_names(sr, settings["n_fft"], settings["f_min_hz"], settings["f_max_hz"])
+        spec |= {"input": "clip", "feature_kind": "fakeprint", "n_features": len(names)}
     else:
         feats = preprocessing["features"]
         names = feature_names(model.input, colour=feats["color"], deriv=feats["deriv"])

@@ -33,6 +33,8 @@ import soundfile as sf
 
 from synthdetect.audio.io import make_clip, read_clip
 from synthdetect.evaluation.calibration import clip_logits, logits_from_proba, sigmoid
+from synthdetect.features.fakeprint import check_settings as check_fakeprint
+from synthdetect.features.fakeprint import fakeprint
 from synthdetect.features.histogram_io import feature_table
 from synthdetect.features.histograms import feature_names, track_histograms
 from synthdetect.features.spectrogram import spectrogram_image
@@ -190,6 +192,14 @@ class Scorer:
         """The spectrogram stage: the RGB image the image models see (PNG is lossless)."""
         return spectrogram_image(y, sample_rate=self.sample_rate, **self.spectrogram)
 
+    def window_inputs(self, clips: Sequence[np.ndarray]) -> np.ndarray:
+        """Model input rows for a batch of window clips: the fakeprints of the clips, or
+        the rows :meth:`model_inputs` makes of their spectrogram images."""
+        if self.input == "clip":
+            settings = check_fakeprint(self.features.get("fakeprint"))
+            return np.stack([fakeprint(y, self.sample_rate, **settings) for y in clips])
+        return self.model_inputs([self.image(y) for y in clips])
+
     def model_inputs(self, images: Sequence[np.ndarray]) -> np.ndarray:
         """Model input rows for a batch of window images: uint8 NHWC or feature rows."""
         if self.input == "image":
@@ -246,8 +256,8 @@ class Scorer:
             scores: list[WindowScore] = []
             for a in range(0, len(windows), self.batch_windows):
                 batch = windows[a : a + self.batch_windows]
-                images = [self.image(self.clip(path, w.start_s)) for w in batch]
-                z = self.logits(self.model_inputs(images))
+                clips = [self.clip(path, w.start_s) for w in batch]
+                z = self.logits(self.window_inputs(clips))
                 scores += [
                     WindowScore(w.start_s, w.end_s, float(zi), float(sigmoid(zi)), w.padded)
                     for w, zi in zip(batch, z, strict=True)

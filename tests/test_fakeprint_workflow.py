@@ -1,0 +1,86 @@
+"""The fakeprint model through the real Snakemake CLI: its own per-bucket stage from the
+clips, its feature table, Table 1's column, a robustness row and a bundle `predict` loads."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from audio_fixtures import write_corpus
+from workflow_helpers import folder_config, job_counts, snakemake, write_config
+
+from synthdetect.features.fakeprint import fakeprint_names
+
+pytestmark = pytest.mark.workflow
+
+N = 6
+CONSOLE = Path(sys.executable).with_name("synthdetect")
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    work = tmp_path_factory.mktemp("fakeprint")
+    write_corpus(work / "corpus", N)
+    config = folder_config(
+        Path("corpus"),
+        Path("results"),
+        models={"enabled": ["rf_deriv", "fakeprint"]},
+        robustness={
+            "enabled": True,
+            "manipulations": {"noise_30db": {"kind": "noise", "snr_db": 30}},
+            "models": ["fakeprint"],
+        },
+    )
+    write_config(work / "config.yaml", config)
+    snakemake(work, "--configfile=config.yaml")
+    return work, config
+
+
+def test_table1_has_the_fakeprint_column_and_its_table(run):
+    work, _ = run
+    res = work / "results"
+    table = pd.read_csv(res / "report/table1.csv", index_col="metric")
+    assert list(table.columns) == ["rf_deriv", "fakeprint"]
+    manifest = pd.read_parquet(res / "manifest.parquet")
+    prints = pd.read_parquet(res / "features/fakeprint.parquet")
+    names = fakeprint_names(22050, 2048, 5000.0, None)
+    assert list(prints.columns) == ["source", "track", *names]
+    assert len(prints) == len(manifest)
+    assert prints[names].to_numpy().max() <= 1.0 + 1e-6
+    metrics = json.loads((res / "metrics/fakeprint.json").read_text())
+    assert metrics["n_test"] == (manifest.split == "test").sum()
+    robust = pd.read_csv(res / "report/robustness.csv")
+    assert set(robust.manipulation) == {"original", "noise_30db"}
+    noisy = pd.read_parquet(res / "robustness/noise_30db/features/fakeprint.parquet")
+    assert len(noisy) == (manifest.split == "test").sum()
+
+
+def test_fakeprint_setting_reruns_its_chain_only(run, tmp_path):
+    work, config = run
+    changed = {**config, "features": {"fakeprint": {"f_min_hz": 4000.0}}}
+    write_config(work / "fp.yaml", changed)
+    counts = job_counts(snakemake(work, "--configfile=fp.yaml", "-n").stdout)
+    assert "clip" not in counts and "spectrogram" not in counts and "histograms" not in counts
+    assert counts["fakeprints"] >= 1 and counts["fakeprint_features"] == 2
+    assert "features" not in counts  # the histogram tables do not depend on it
+
+
+def test_predict_scores_with_the_fakeprint_bundle(run):
+    work, _ = run
+    bundle = work / "results/bundles/fakeprint"
+    meta = json.loads((bundle / "bundle.json").read_text())
+    assert meta["model"]["input"] == "clip" and meta["model"]["family"] == "logreg"
+    song = work / "corpus/ai/ai000.flac"
+    proc = subprocess.run(
+        [str(CONSOLE), "predict", "-m", str(bundle), str(song), "--format", "json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    [result] = json.loads(proc.stdout)
+    assert result["status"] == "ok" and 0.0 <= result["p_ai"] <= 1.0
