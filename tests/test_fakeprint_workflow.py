@@ -82,5 +82,5 @@ def test_predict_scores_with_the_fakeprint_bundle(run):
         timeout=300,
     )
     assert proc.returncode == 0, proc.stderr
-    [result] = json.loads(proc.stdout)
+    [result] = json.loads(proc.stdout)["files"]
     assert result["status"] == "ok" and 0.0 <= result["p_ai"] <= 1.0
