@@ -173,3 +173,32 @@ def test_calibrate_predictions_needs_val_and_test():
     frame = fake_predictions()
     with pytest.raises(ValueError, match="no val predictions"):
         calibrate_predictions(frame[frame.split != "val"], "cnn")
+
+
+def _predictions(seed: int, n: int = 400) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    rows = []
+    for split in ("train", "val", "test"):
+        y = np.repeat([0, 1], n // 2)
+        p = 1 / (1 + np.exp(-(2.5 * (2 * y - 1) + rng.standard_normal(n))))
+        rows.append(pd.DataFrame({"split": split, "y": y, "p_ai": p}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def test_operating_points_are_fitted_on_val_and_measured_on_test():
+    preds = _predictions(0)
+    cal, _, _ = calibrate_predictions(preds, "cnn", fprs=(0.01, 0.1), seed=0, resamples=200)
+    ops = cal["operating_points"]
+    assert ops["fitted_on"] == "val" and set(ops["points"]) == {"balanced", "fpr_0.01", "fpr_0.1"}
+    point = ops["points"]["fpr_0.1"]
+    assert point["estimable"] and point["val_fpr"] <= 0.1
+    assert ops["points"]["balanced"]["threshold"] == cal["threshold"]
+    test = ops["test"]["points"]["fpr_0.1"]["fpr"]
+    assert test["low"] <= test["estimate"] <= test["high"]
+    assert not ops["points"]["fpr_0.01"]["estimable"]  # 200 human val tracks < 300
+    # test scores never move a threshold
+    other = preds.copy()
+    other.loc[other.split == "test", "p_ai"] = 0.5
+    again, _, _ = calibrate_predictions(other, "cnn", fprs=(0.01, 0.1), seed=0, resamples=200)
+    for name in ("balanced", "fpr_0.1"):
+        assert again["operating_points"]["points"][name] == ops["points"][name]

@@ -15,6 +15,7 @@ CI_LEVEL = 0.95
 rule calibrate:
     input:
         predictions=f"{RESULTS}/predictions/{{model}}.parquet",
+        manifest=f"{RESULTS}/manifest.parquet",
     output:
         calibration=f"{RESULTS}/calibration/{{model}}.json",
         ci=f"{RESULTS}/metrics/{{model}}.ci.json",
@@ -39,6 +40,7 @@ rule calibrate:
         bins=CALIBRATION_BINS,
         resamples=BOOTSTRAP_RESAMPLES,
         level=CI_LEVEL,
+        fprs=config["operating_points"]["fpr"],
         code=code("calibrate.py"),
     script:
         "../scripts/calibrate.py"

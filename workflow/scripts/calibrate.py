@@ -10,14 +10,19 @@ from synthdetect.logs import setup_logging
 setup_logging(snakemake.log[0])
 p = snakemake.params
 model = snakemake.wildcards.model
+recordings = pd.read_parquet(snakemake.input.manifest, columns=["source", "track", "recording"])
+predictions = pd.read_parquet(snakemake.input.predictions).merge(
+    recordings, on=["source", "track"], how="left", validate="one_to_one"
+)
 calibration, ci, test = calibrate_predictions(
-    pd.read_parquet(snakemake.input.predictions),
+    predictions,
     model,
     hp=p.hp,
     bins=p.bins,
     resamples=p.resamples,
     seed=p.seed,
     level=p.level,
+    fprs=p.fprs,
 )
 write_json(calibration, snakemake.output.calibration)
 write_json(ci, snakemake.output.ci)

@@ -27,7 +27,7 @@ import json
 import logging
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -336,11 +336,16 @@ def calibrate_predictions(
     resamples: int = 1000,
     seed: int = 0,
     level: float = 0.95,
+    fprs: Sequence[float] = (),
 ) -> tuple[dict[str, Any], dict[str, Any], dict[str, np.ndarray]]:
-    """Calibrate one model from its predictions table (``split``, ``y``, ``p_ai``).
+    """Calibrate one model from its predictions table (``split``, ``y``, ``p_ai``, and
+    ``recording`` where the bootstrap should resample recordings, not tracks).
 
     Fits the temperature and the threshold on ``val``; measures ECE on val and test
-    before and after; bootstraps test-split CIs of Table 1's metrics. Returns
+    before and after; bootstraps test-split CIs of Table 1's metrics. ``fprs`` adds an
+    operating point per false-positive rate, fitted on val's human tracks (calibrated
+    P(AI)) and evaluated on test with bootstrap CIs
+    (:mod:`synthdetect.evaluation.operating_points`). Returns
     ``(calibration, ci, test_arrays)``: two JSON-ready dicts and, for the reliability
     diagram, the test split's ``y``, ``p_before`` and ``p_after``.
     """
@@ -403,6 +408,33 @@ def calibrate_predictions(
         if name == "test":
             arrays = {"y": y, "p_before": p_before, "p_after": p_after}
 
+    operating = None
+    if fprs:
+        from synthdetect.evaluation.operating_points import (
+            evaluate_operating_points,
+            operating_points,
+        )
+
+        p_val = sigmoid(z_val / temperature)
+        points = operating_points(p_val, y_val, fprs=fprs, balanced_threshold=threshold)
+        test = splits["test"]
+        p_test = sigmoid(logits_from_proba(test.p_ai.to_numpy(), eps) / temperature)
+        groups = test.recording.to_numpy() if "recording" in test else None
+        operating = {
+            "fitted_on": "val",
+            "score": "calibrated P(AI); a clip is called AI when P(AI) >= threshold",
+            "points": points,
+            "test": evaluate_operating_points(
+                points,
+                p_test,
+                test.y.to_numpy().astype(np.int64),
+                seed=seed,
+                resamples=resamples,
+                level=level,
+                groups=groups,
+            ),
+        }
+
     calibration = {
         "model": model,
         "method": "temperature",
@@ -420,6 +452,7 @@ def calibrate_predictions(
         # proper scoring rules: ECE alone flatters scores that all sit near 0.5
         "scores": scores,
         "metrics": split_metrics,
+        "operating_points": operating,
     }
     test = splits["test"]
     ci = {
