@@ -84,3 +84,15 @@ def test_predict_scores_with_the_fakeprint_bundle(run):
     assert proc.returncode == 0, proc.stderr
     [result] = json.loads(proc.stdout)["files"]
     assert result["status"] == "ok" and 0.0 <= result["p_ai"] <= 1.0
+
+
+def test_operating_points_report(run):
+    work, _ = run
+    table = pd.read_csv(work / "results/report/operating_points.csv")
+    assert set(table.model) == {"rf_deriv", "fakeprint"}
+    assert set(table.point) == {"balanced", "fpr_0.01", "fpr_0.001"}
+    # a handful of human validation tracks cannot estimate a 1 % rate: said, not hidden
+    small = table[table.point == "fpr_0.01"]
+    assert (~small.estimable).all() and small.reason.str.contains("needs at least 300").all()
+    text = (work / "results/report/operating_points.md").read_text()
+    assert "| fakeprint | balanced |" in text

@@ -46,6 +46,31 @@ rule calibrate:
         "../scripts/calibrate.py"
 
 
+rule operating_points_report:
+    input:
+        expand(f"{RESULTS}/calibration/{{model}}.json", model=MODELS),
+    output:
+        csv=report(
+            f"{RESULTS}/report/operating_points.csv",
+            caption="../report/operating_points.rst",
+            category="Calibration",
+        ),
+        md=f"{RESULTS}/report/operating_points.md",
+    log:
+        f"{RESULTS}/logs/operating_points_report.log",
+    conda:
+        "../../envs/synthdetect.yaml"
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=5,
+    params:
+        models=MODELS,
+        code=code("operating_points_report.py"),
+    script:
+        "../scripts/operating_points_report.py"
+
+
 rule bundle:
     input:
         weights=lambda wildcards: weights(wildcards.model, RESULTS),

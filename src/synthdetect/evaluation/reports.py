@@ -10,6 +10,7 @@ import json
 import logging
 import os
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import pandas as pd
 
@@ -108,3 +109,69 @@ def write_cross_source_report(
     plot_heatmap(tables["accuracy"], heatmap, "Cross-source test accuracy")
     log.info("cross-source accuracy\n%s", tables["accuracy"].round(3).to_string())
     return tables
+
+
+def _rate_cell(rate: Mapping | None, reason: str | None) -> str:
+    if rate is None:
+        return f"– ({reason})" if reason else "–"
+    return f"{rate['estimate']:.3f} [{rate['low']:.3f}, {rate['high']:.3f}]"
+
+
+def operating_points_table(calibrations: Mapping[str, Mapping]) -> pd.DataFrame:
+    """One row per (model, operating point): threshold, whether validation could estimate
+    its rate, and test TPR and FPR with their bootstrap intervals."""
+    rows = []
+    for model, cal in calibrations.items():
+        ops = cal.get("operating_points")
+        if not ops:
+            continue
+        for name, point in ops["points"].items():
+            test = ops["test"]["points"][name]
+            tpr, fpr = test.get("tpr"), test.get("fpr")
+            rows.append(
+                {
+                    "model": model,
+                    "point": name,
+                    "threshold": point["threshold"],
+                    "val_fpr": point["val_fpr"],
+                    "estimable": point["estimable"],
+                    "reason": point["reason"],
+                    **{
+                        f"test_{k}_{part}": (r or {}).get(part)
+                        for k, r in (("tpr", tpr), ("fpr", fpr))
+                        for part in ("estimate", "low", "high")
+                    },
+                    "test_tpr": _rate_cell(tpr, test.get("tpr_reason")),
+                    "test_fpr": _rate_cell(fpr, test.get("fpr_reason")),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def write_operating_points_report(
+    models: Sequence[str], paths: Sequence[PathLike], csv: PathLike, md: PathLike
+) -> pd.DataFrame:
+    """The operating points of every model (from its calibration JSON)."""
+    calibrations = {}
+    for model, path in zip(models, paths, strict=True):
+        with open(path) as f:
+            calibrations[model] = json.load(f)
+    table = operating_points_table(calibrations)
+    table.drop(columns=["test_tpr", "test_fpr"]).to_csv(csv, index=False, float_format="%.6g")
+    lines = [
+        "Operating points, fitted on the validation split (calibrated P(AI) >= threshold "
+        "is AI); test TPR and FPR with 95% bootstrap intervals. A point whose validation "
+        "split holds too few human tracks for its rate says so instead of a number.",
+        "",
+        "| model | point | threshold | test TPR | test FPR | note |",
+        "| --- | --- | ---: | --- | --- | --- |",
+    ]
+    for row in table.itertuples(index=False):
+        thr = "–" if row.threshold is None else f"{row.threshold:.4f}"
+        note = "" if row.estimable else str(row.reason)
+        lines.append(
+            f"| {row.model} | {row.point} | {thr} | {row.test_tpr} | {row.test_fpr} | {note} |"
+        )
+    Path(md).write_text("\n".join(lines) + "\n")
+    log.info("operating points\n%s", table[["model", "point", "threshold"]].to_string())
+    return table
