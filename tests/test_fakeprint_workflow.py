@@ -25,6 +25,7 @@ CONSOLE = Path(sys.executable).with_name("synthdetect")
 def run(tmp_path_factory):
     work = tmp_path_factory.mktemp("fakeprint")
     write_corpus(work / "corpus", N)
+    write_corpus(work / "unseen", 3, seconds=65.0, start=100)  # human music no model saw
     config = folder_config(
         Path("corpus"),
         Path("results"),
@@ -34,6 +35,7 @@ def run(tmp_path_factory):
             "manipulations": {"noise_30db": {"kind": "noise", "snr_db": 30}},
             "models": ["fakeprint"],
         },
+        benchmark={"collections": {"unseen": {"path": "unseen/human"}}},
     )
     write_config(work / "config.yaml", config)
     snakemake(work, "--configfile=config.yaml")
@@ -96,3 +98,16 @@ def test_operating_points_report(run):
     assert (~small.estimable).all() and small.reason.str.contains("needs at least 300").all()
     text = (work / "results/report/operating_points.md").read_text()
     assert "| fakeprint | balanced |" in text
+
+
+def test_false_positive_benchmark_scores_every_window(run):
+    work, _ = run
+    scores = pd.read_parquet(work / "results/benchmark/fakeprint.parquet")
+    # three 65 s recordings: windows at 0 and 30 s, and one aligned to the end
+    assert (scores.status == "ok").all() and len(scores) == 3 * 3
+    assert scores.recording.nunique() == 3
+    table = pd.read_csv(work / "results/report/false_positives.csv")
+    assert set(table.model) == {"rf_deriv", "fakeprint"}
+    assert (table.windows == 9).all() and (table.recordings == 3).all()
+    assert table.estimate.between(0, 1).all() and (table.low <= table.high).all()
+    assert "Most AI-like recordings" in (work / "results/report/false_positives.md").read_text()

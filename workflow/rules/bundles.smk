@@ -103,3 +103,64 @@ rule bundle:
         code=code("bundle.py"),
     script:
         "../scripts/bundle.py"
+
+
+# ---- the human-only false-positive benchmark (synthdetect.serving.benchmark)
+
+BENCHMARK = config["benchmark"]["collections"]
+
+
+rule benchmark_scores:
+    input:
+        bundle=f"{RESULTS}/bundles/{{model}}",
+    output:
+        f"{RESULTS}/benchmark/{{model}}.parquet",
+    log:
+        f"{RESULTS}/logs/benchmark_scores/{{model}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/benchmark_scores/{{model}}.tsv"
+    conda:
+        "../../envs/synthdetect.yaml"
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    params:
+        collections=BENCHMARK,
+        # the collections' file names, sizes and times: a new file reruns the scores
+        listing=lambda wildcards: {
+            name: folder_listing({"kind": "folder", "glob": "**/*", **spec})
+            for name, spec in BENCHMARK.items()
+        },
+        code=code("benchmark_scores.py"),
+    script:
+        "../scripts/benchmark_scores.py"
+
+
+rule false_positives_report:
+    input:
+        scores=expand(f"{RESULTS}/benchmark/{{model}}.parquet", model=MODELS),
+        calibration=expand(f"{RESULTS}/calibration/{{model}}.json", model=MODELS),
+    output:
+        csv=report(
+            f"{RESULTS}/report/false_positives.csv",
+            caption="../report/false_positives.rst",
+            category="False positives",
+        ),
+        md=f"{RESULTS}/report/false_positives.md",
+    log:
+        f"{RESULTS}/logs/false_positives_report.log",
+    conda:
+        "../../envs/synthdetect.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        models=MODELS,
+        seed=config["seed"],
+        resamples=BOOTSTRAP_RESAMPLES,
+        level=CI_LEVEL,
+        code=code("false_positives_report.py"),
+    script:
+        "../scripts/false_positives_report.py"
