@@ -12,7 +12,7 @@ def _scores(n_rec: int = 40, windows: int = 5, seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     rows = []
     for r in range(n_rec):
-        for w in range(windows):
+        for _ in range(windows):
             rows.append(
                 {"collection": "c", "recording": f"c/r{r}", "p_ai": rng.uniform(), "status": "ok"}
             )
