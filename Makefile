@@ -4,8 +4,9 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 CORES  ?= $(shell nproc)
-# human music, and a second General MIDI soundfont for the demo's second AI renderer
-APT_PACKAGES := singularity-music warzone2100-music fluid-soundfont-gm
+# human music (two more collections for the false-positive benchmark), and a second
+# General MIDI soundfont for the demo's second AI renderer
+APT_PACKAGES := singularity-music warzone2100-music fluid-soundfont-gm hyperrogue-music planetblupi-music-ogg
 TEST_APT_PACKAGES := $(APT_PACKAGES)
 STAMP  := $(VENV)/.installed
 
