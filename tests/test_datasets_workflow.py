@@ -14,6 +14,7 @@ import hashlib
 import os
 import shutil
 import textwrap
+import zipfile
 from pathlib import Path
 
 import pandas as pd
@@ -29,10 +30,13 @@ from synthdetect.data.fma import fma_member
 from synthdetect.data.http import ChecksumError
 from synthdetect.data.kinds import KINDS
 from synthdetect.data.zenodo import ZenodoChecksums
+from synthdetect.data.zipfetch import read_index
+from synthdetect.pipeline.manifest import build_manifest
 from synthdetect.seeds import track_key
 
 FAST = acquire.FetchOptions(retries=1, backoff_s=0.01, timeout_s=10, progress=False, workers=2)
 BAD_FMA = {"099134": "undecodable", "108925": "silent", "098565": "too short"}
+SPLIT = {"train": 0.6, "val": 0.2, "test": 0.2}
 AAM_KEY = "0001-1000-audio-mixes.zip"
 
 
@@ -254,6 +258,66 @@ def test_config_errors_name_the_key(tmp_path):
     assert kind.selection_key(plan) == "small-seed7-n32"
     with pytest.raises(ValueError, match="audio-small-seed7-n32"):
         kind.folder_plan("fma", {**spec, "n": 30, "spares": 2}, 7, "small-seed1-n32")
+
+
+def with_wrong_checksum(ds, path: Path, member: str) -> Path:
+    """A copy of the fixture's fma_small.zip whose ``checksums`` list disagrees about one
+    clip (the clip's bytes and CRC-32 are the archive's own)."""
+    rel = member.split("/", 1)[1]
+    with zipfile.ZipFile(ds.fma_small_zip) as src, zipfile.ZipFile(path, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename == "fma_small/checksums":
+                lines = [
+                    f"{'0' * 40}  {rel}" if line.endswith(f"  {rel}") else line
+                    for line in data.decode().splitlines()
+                ]
+                data = ("\n".join(lines) + "\n").encode()
+            dst.writestr(info, data, compress_type=info.compress_type)
+    return path
+
+
+def test_clip_that_disagrees_with_the_checksum_list_is_refetched_then_left_out(
+    http_server, datasets, tmp_path
+):
+    urls = serve(http_server, datasets)
+    bad = datasets.good_fma[0].member
+    tampered = with_wrong_checksum(datasets, tmp_path / "fma_small.zip", bad)
+    url = http_server.add("/fma/tampered/fma_small.zip", tampered)
+    _, meta = fma_refs(urls, datasets)
+    fma.fetch_fma_metadata(meta, tmp_path / "tracks.csv", options(tmp_path))
+    kind = KINDS["fma"]
+    spec = {"kind": "fma", "label": "human", "archives": [{"url": url}], "spares": None}
+    dest = tmp_path / "audio"
+    stats = kind.fetch_audio(
+        kind.plan("fma", spec, 0),
+        dest,
+        source="fma",
+        inputs={"tracks": str(tmp_path / "tracks.csv")},
+        download_dir=tmp_path / "archives",
+        progress=False,
+    )
+    assert not (dest / bad).exists() and bad not in stats[0].written
+    actual = "sha1:" + hashlib.sha1(datasets.fma_audio[bad]).hexdigest()
+    reason = stats[0].rejected[bad]
+    assert "sha1:" + "0" * 40 in reason and actual in reason and url in reason
+    # fetched twice: the second time on its own, from its own first byte
+    start = read_index(tampered)[bad].span[0]
+    assert http_server.requests_for("/fma/tampered/fma_small.zip")[-1].range.startswith(
+        f"bytes={start}-"
+    )
+    assert (dest / "rejected.tsv").read_text().splitlines()[1].startswith(f"{bad}\t")
+    # the candidates list it with the reason, the manifest excludes it with that reason
+    table = kind.candidates("fma", spec, {"audio": str(dest)})
+    tid = bad.split("/")[-1][:6]
+    row = table.set_index("track").loc[tid]
+    assert row.rejected == reason and not Path(row.path).exists()
+    assert table.rejected.notna().sum() == 1
+    manifest, excluded = build_manifest(
+        [({"name": "fma", "n": None}, table)], seed=0, clip_s=30.0, split=SPLIT, balance=False
+    )
+    assert tid not in set(manifest.track)
+    assert excluded.set_index("track").loc[tid, "reason"] == reason
 
 
 # --------------------------------------------------------------------------- 2. the CLI

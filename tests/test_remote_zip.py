@@ -15,6 +15,7 @@ from fixtures_datasets import serve_datasets
 from http_server import LoopbackServer
 from http_server import http_server_fixture as http_server_fixture  # noqa: F401
 
+from synthdetect.data import http
 from synthdetect.data.archives import (
     FetchOptions,
     archive_ref,
@@ -375,3 +376,97 @@ def test_persistent_drops_give_up_with_a_download_error(http_server, tmp_path):
     with pytest.raises(DownloadError, match=r"giving up after 2 retries"):
         fetch_members(url, ["blobs/01.bin"], tmp_path, index=index, retries=2, **FAST)
     assert len(http_server.requests_for("/blobs.zip")) == 1 + 3
+
+
+# --------------------------------------------------------------------------- hosts' quirks
+
+
+@pytest.mark.parametrize("status", [416, 501])
+def test_host_refusing_suffix_ranges_is_read_by_offset(http_server, tmp_path, status):
+    data, members = blob_zip(4, 20_000)
+    url = http_server.add("/blobs.zip", data)
+    http_server.suffix_status = status
+    index = read_index(url, backoff_s=0.01, timeout_s=10)
+    assert index.names() == list(members)
+    reqs = http_server.requests_for("/blobs.zip")
+    assert [r.status for r in reqs] == [status, 206, 206]
+    assert reqs[0].range.startswith("bytes=-") and reqs[1].range == "bytes=0-0"
+    assert reqs[2].range == f"bytes={max(0, len(data) - 128 * 1024)}-{len(data) - 1}"
+    # and through the ladder: still selective (the probe's size makes the tail by offset)
+    stats = fetch_via_ladder(url, ["blobs/02.bin"], tmp_path / "out", tmp=tmp_path)
+    assert stats.mode == "ranges"
+    assert (tmp_path / "out/blobs/02.bin").read_bytes() == members["blobs/02.bin"]
+
+
+@pytest.mark.parametrize("status", [416, 501])
+def test_host_refusing_every_range_gets_a_whole_download(http_server, tmp_path, status):
+    data, members = blob_zip(4, 20_000)
+    url = http_server.add("/blobs.zip", data)
+    http_server.range_status = status
+    with pytest.raises(RangeNotSupportedError):
+        read_index(url, backoff_s=0.01, timeout_s=10)
+    stats = fetch_via_ladder(url, ["blobs/01.bin"], tmp_path / "out", tmp=tmp_path)
+    assert stats.mode == "full" and (tmp_path / "archives/blobs.zip").read_bytes() == data
+    assert (tmp_path / "out/blobs/01.bin").read_bytes() == members["blobs/01.bin"]
+
+
+def test_member_fetch_waits_as_retry_after_asks(http_server, tmp_path, monkeypatch):
+    waits: list[float] = []
+    monkeypatch.setattr(http, "sleep", waits.append)
+    data, members = blob_zip(4, 20_000)
+    url = http_server.add("/blobs.zip", data)
+    index = read_index(url)
+    http_server.fault("/blobs.zip", status=429, headers={"Retry-After": "2"}, times=2)
+    fetch_members(url, ["blobs/03.bin"], tmp_path, index=index, retries=1, **FAST)
+    assert (tmp_path / "blobs/03.bin").read_bytes() == members["blobs/03.bin"]
+    assert waits == [2, 2]
+
+
+def test_short_whole_download_without_checksum_is_deleted_and_fetched_again(
+    http_server, tmp_path, caplog
+):
+    data, members = blob_zip(4, 20_000)
+    url = http_server.add("/blobs.zip", data)
+    # cut short by the host, with headers that agree: only opening it can tell
+    http_server.fault("/blobs.zip", serve=data[: len(data) // 2])
+    stats = fetch_via_ladder(url, ["blobs/01.bin"], tmp_path / "out", tmp=tmp_path, selective=False)
+    archive = tmp_path / "archives/blobs.zip"
+    assert stats.mode == "full" and archive.read_bytes() == data
+    assert (tmp_path / "out/blobs/01.bin").read_bytes() == members["blobs/01.bin"]
+    assert "is not a readable zip" in caplog.text and url in caplog.text
+    assert [r.body_bytes for r in http_server.requests_for("/blobs.zip")] == [
+        len(data) // 2,
+        len(data),
+    ]
+
+
+def test_broken_archive_of_an_earlier_run_is_not_reused(http_server, tmp_path, caplog):
+    data, members = blob_zip(4, 20_000)
+    url = http_server.add("/blobs.zip", data)
+    stale = tmp_path / "archives/blobs.zip"
+    stale.parent.mkdir()
+    stale.write_bytes(data[:5000])  # what an earlier run kept, without a checksum to check
+    stats = fetch_via_ladder(url, ["blobs/02.bin"], tmp_path / "out", tmp=tmp_path, selective=False)
+    assert stats.mode == "full" and stale.read_bytes() == data
+    assert f"{stale} (downloaded from {url} by an earlier run) is not a readable zip" in caplog.text
+
+
+def test_host_serving_a_broken_archive_twice_names_what_was_deleted(http_server, tmp_path):
+    data, _ = blob_zip(4, 20_000)
+    url = http_server.add("/blobs.zip", data)
+    http_server.fault("/blobs.zip", serve=data[:-100], times=None)
+    archive = tmp_path / "archives/blobs.zip"
+    with pytest.raises(DownloadError) as err:
+        fetch_via_ladder(url, ["blobs/02.bin"], tmp_path / "out", tmp=tmp_path, selective=False)
+    msg = str(err.value)
+    assert f"deleted {archive}" in msg and url in msg and "second time" in msg
+    assert not archive.exists() and len(http_server.requests_for("/blobs.zip")) == 2
+
+
+def test_users_broken_local_copy_is_reported_not_deleted(tmp_path):
+    broken = tmp_path / "mine.zip"
+    broken.write_bytes(b"PK not really")
+    with pytest.raises(zipfile.BadZipFile) as err:
+        open_archive(archive_ref({"path": str(broken)}, "sources.x.archives[0]"))
+    assert "sources.x.archives[0].path" in "".join(err.value.__notes__)
+    assert broken.exists()
