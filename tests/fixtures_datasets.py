@@ -33,7 +33,7 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from synthdetect.data.sources import FMA_GENRES
+from synthdetect.data.fma import FMA_GENRES
 
 FMA_GENRE_IDS = {
     "Electronic": 15,

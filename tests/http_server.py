@@ -5,6 +5,8 @@ Usage (plain)::
     with LoopbackServer({"/a.zip": data}) as srv:
         url = srv.url("/a.zip")
         srv.fault("/a.zip", status=500, times=2)   # two 500s, then healthy
+        srv.fault("/a.zip", status=429, headers={"Retry-After": "1"})  # rate limited
+        srv.suffix_status = 416                    # refuse "bytes=-N" ranges
         ...
         srv.bytes_served("/a.zip"), srv.requests_for("/a.zip")
 
@@ -38,7 +40,10 @@ class Fault:
     """Misbehaviour for requests to one path. ``times`` requests are affected (``None``:
     all of them), after which the path behaves normally.
 
-    - ``status``: answer with this HTTP status and a short body (e.g. 500, 503, 404).
+    - ``status``: answer with this HTTP status and a short body (e.g. 500, 503, 404),
+      with ``headers`` (e.g. ``{"Retry-After": "1"}``).
+    - ``serve``: answer with these bytes instead of the file, with headers that agree
+      (e.g. a copy cut short by the host).
     - ``truncate_at``: send the full ``Content-Length`` but only this many body bytes, then
       close the connection cleanly (a short body).
     - ``drop_at``: send this many body bytes, then reset the connection (RST).
@@ -48,6 +53,8 @@ class Fault:
     """
 
     status: int | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    serve: bytes | None = None
     truncate_at: int | None = None
     drop_at: int | None = None
     corrupt: bool = False
@@ -70,7 +77,11 @@ _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
 class LoopbackServer:
-    """Threaded HTTP/1.0 server on 127.0.0.1 with an ephemeral port."""
+    """Threaded HTTP/1.0 server on 127.0.0.1 with an ephemeral port.
+
+    ``range_status`` answers every ``Range`` request with that status (e.g. 501),
+    ``suffix_status`` only suffix ranges (``bytes=-N``, e.g. 416 or 501), as some hosts do.
+    """
 
     def __init__(
         self,
@@ -87,6 +98,8 @@ class LoopbackServer:
             self.add(path, data)
         self.root = Path(root) if root is not None else None
         self.ranges = ranges
+        self.range_status: int | None = None
+        self.suffix_status: int | None = None
         self.chunk_size = chunk_size
         self.records: list[RequestRecord] = []
         self._faults: dict[str, list[Fault]] = {}
@@ -235,7 +248,16 @@ class _Handler(BaseHTTPRequestHandler):
             return
         fault = self.srv._take_fault(path)
         if fault is not None and fault.status is not None:
-            self._send_simple(rec, fault.status, f"injected {fault.status}\n".encode())
+            body = f"injected {fault.status}\n".encode()
+            self._send_simple(rec, fault.status, body, **fault.headers)
+            return
+        if fault is not None and fault.serve is not None:
+            data = fault.serve
+        refused = self.srv.range_status
+        if rng and rng.strip().startswith("bytes=-") and self.srv.suffix_status:
+            refused = self.srv.suffix_status
+        if rng and refused:
+            self._send_simple(rec, refused, f"range refused ({refused})\n".encode())
             return
         size = len(data) if isinstance(data, bytes) else data.stat().st_size
         start, end, status = 0, size - 1, 200

@@ -1,6 +1,6 @@
 """FMA/AAM acquisition wired into the workflow, against the loopback server.
 
-1. ``synthdetect.data.archives`` on its own: selective fetch moves only the chosen members,
+1. The archive kinds on their own: selective fetch moves only the chosen members,
    a server without ranges gets the whole archive, a bad checksum is a clear error, a
    local ``path:`` needs no network, AAM checksums come from the Zenodo record.
 2. The real Snakemake CLI from download to Table 1 on tiny FMA/AAM archives, then a
@@ -14,6 +14,7 @@ import hashlib
 import os
 import shutil
 import textwrap
+import zipfile
 from pathlib import Path
 
 import pandas as pd
@@ -23,14 +24,19 @@ from fixtures_datasets import AAM_RECORD_ID, build_datasets, cached_datasets, se
 from http_server import LoopbackServer
 from workflow_helpers import REPO, TINY, job_counts, jobs_run, snakemake, write_config
 
+from synthdetect.data import aam, fma
 from synthdetect.data import archives as acquire
-from synthdetect.data.candidates import archive_candidates
+from synthdetect.data.fma import fma_member
 from synthdetect.data.http import ChecksumError
-from synthdetect.data.sources import fma_member
+from synthdetect.data.kinds import KINDS
+from synthdetect.data.zenodo import ZenodoChecksums
+from synthdetect.data.zipfetch import read_index
+from synthdetect.pipeline.manifest import build_manifest
 from synthdetect.seeds import track_key
 
 FAST = acquire.FetchOptions(retries=1, backoff_s=0.01, timeout_s=10, progress=False, workers=2)
 BAD_FMA = {"099134": "undecodable", "108925": "silent", "098565": "too short"}
+SPLIT = {"train": 0.6, "val": 0.2, "test": 0.2}
 AAM_KEY = "0001-1000-audio-mixes.zip"
 
 
@@ -70,13 +76,11 @@ def test_selective_fetch_moves_only_the_selected_clips(http_server, datasets, tm
     small, meta = fma_refs(urls, datasets)
     opts = options(tmp_path)
     tracks = tmp_path / "tracks.csv"
-    acquire.fetch_fma_metadata(meta, tracks, opts)
+    fma.fetch_fma_metadata(meta, tracks, opts)
     assert "track_id" in tracks.read_text().splitlines()[2]
 
-    chosen = acquire.fma_selection(tracks, subset="small", take=3, seed=5)
-    stats = acquire.fetch_fma_audio(
-        [small], tracks, tmp_path / "audio", take=3, seed=5, options=opts
-    )
+    chosen = fma.fma_selection(tracks, subset="small", take=3, seed=5)
+    stats = fma.fetch_fma_audio([small], tracks, tmp_path / "audio", take=3, seed=5, options=opts)
     wanted = sorted(fma_member(t) for t in chosen.track_id)
     assert stats[0].mode == "ranges" and sorted(stats[0].written) == wanted
     got = sorted(
@@ -90,7 +94,7 @@ def test_selective_fetch_moves_only_the_selected_clips(http_server, datasets, tm
     # 3 of 19 clips: their bytes, the archive's 128 KiB tail and the gaps read over
     assert served == stats[0].bytes_fetched < size / 2
     # the candidate table lists exactly those clips, by FMA track id
-    table = archive_candidates(
+    table = KINDS["fma"].candidates(
         "fma", {"kind": "fma", "label": "human"}, {"audio": str(tmp_path / "audio")}
     )
     assert sorted(table.track) == sorted(chosen.track_id) and set(table.label) == {"human"}
@@ -102,8 +106,8 @@ def test_server_without_ranges_gets_the_whole_archive(datasets, tmp_path):
         urls = serve(server, datasets)
         small, meta = fma_refs(urls, datasets)
         opts = options(tmp_path)
-        acquire.fetch_fma_metadata(meta, tmp_path / "tracks.csv", opts)
-        stats = acquire.fetch_fma_audio(
+        fma.fetch_fma_metadata(meta, tmp_path / "tracks.csv", opts)
+        stats = fma.fetch_fma_audio(
             [small], tmp_path / "tracks.csv", tmp_path / "a", take=4, seed=0, options=opts
         )
         assert stats[0].mode == "full" and len(stats[0].written) == 4
@@ -113,7 +117,7 @@ def test_server_without_ranges_gets_the_whole_archive(datasets, tmp_path):
         assert [r.body_bytes for r in full] == [whole.stat().st_size]
         # the next selection reads the kept archive: no request at all
         server.reset_counts()
-        again = acquire.fetch_fma_audio(
+        again = fma.fetch_fma_audio(
             [small], tmp_path / "tracks.csv", tmp_path / "b", take=6, seed=1, options=opts
         )
         assert again[0].mode == "local" and server.requests_for("/fma/fma_small.zip") == []
@@ -124,9 +128,9 @@ def test_checksum_mismatch_names_url_expected_and_actual(http_server, datasets, 
     small, meta = fma_refs(urls, datasets)
     wrong = acquire.archive_ref({"url": small.url, "checksum": "sha1:" + "0" * 40}, small.where)
     opts = options(tmp_path, selective=False)
-    acquire.fetch_fma_metadata(meta, tmp_path / "tracks.csv", opts)
+    fma.fetch_fma_metadata(meta, tmp_path / "tracks.csv", opts)
     with pytest.raises(ChecksumError) as err:
-        acquire.fetch_fma_audio(
+        fma.fetch_fma_audio(
             [wrong], tmp_path / "tracks.csv", tmp_path / "a", take=2, seed=0, options=opts
         )
     text = str(err.value)
@@ -161,8 +165,8 @@ def test_local_path_needs_no_network(http_server, datasets, tmp_path):
     )
     only_path = acquire.archive_ref({"path": str(datasets.fma_metadata_zip)}, "x.metadata")
     opts = options(tmp_path)
-    acquire.fetch_fma_metadata(only_path, tmp_path / "tracks.csv", opts)
-    stats = acquire.fetch_fma_audio(
+    fma.fetch_fma_metadata(only_path, tmp_path / "tracks.csv", opts)
+    stats = fma.fetch_fma_audio(
         [local], tmp_path / "tracks.csv", tmp_path / "a", take=5, seed=0, options=opts
     )
     assert stats[0].mode == "local" and len(stats[0].written) == 5
@@ -178,9 +182,9 @@ def test_aam_takes_the_manifest_rank_order_and_zenodo_checksums(
     urls = serve(http_server, datasets)
     right = digest(datasets.aam_zip, "md5")
     ref = acquire.archive_ref({"url": urls["aam"], "checksum": "md5:" + "1" * 32}, "a")
-    zenodo = acquire.ZenodoChecksums(AAM_RECORD_ID, urls["api"], retries=0, timeout_s=5)
+    zenodo = ZenodoChecksums(AAM_RECORD_ID, urls["api"], retries=0, timeout_s=5)
     # selective: two of the three songs, the first two in the manifest's rank order
-    acquire.fetch_aam_audio(
+    aam.fetch_aam_audio(
         [ref],
         tmp_path / "sel",
         source="aam",
@@ -195,7 +199,7 @@ def test_aam_takes_the_manifest_rank_order_and_zenodo_checksums(
     )
     assert http_server.requests_for(f"/api/records/{AAM_RECORD_ID}") == []  # not needed
     # whole archive: Zenodo's md5 wins over the (here wrong) configured one
-    stats = acquire.fetch_aam_audio(
+    stats = aam.fetch_aam_audio(
         [ref],
         tmp_path / "all",
         source="aam",
@@ -208,7 +212,7 @@ def test_aam_takes_the_manifest_rank_order_and_zenodo_checksums(
     assert "using Zenodo's" in caplog.text
     assert digest(tmp_path / "archives" / AAM_KEY, "md5") == right
     # Zenodo unreachable: the configured md5 is the fallback
-    down = acquire.ZenodoChecksums(AAM_RECORD_ID, "http://127.0.0.1:9/{record_id}", retries=0)
+    down = ZenodoChecksums(AAM_RECORD_ID, "http://127.0.0.1:9/{record_id}", retries=0)
     ok = acquire.archive_ref({"url": urls["aam"], "checksum": right}, "a")
     assert down.for_download(ok) == right and "cannot read Zenodo record" in caplog.text
 
@@ -216,32 +220,19 @@ def test_aam_takes_the_manifest_rank_order_and_zenodo_checksums(
 def test_fetch_audio_stages_and_renames(http_server, datasets, tmp_path):
     urls = serve(http_server, datasets)
     dest = tmp_path / "aam" / "audio-all"
-    acquire.fetch_audio(
-        "aam",
-        [{"url": urls["aam"]}],
-        dest,
-        source="aam",
-        take=None,
-        seed=None,
-        download_dir=tmp_path / "archives",
-        progress=False,
-    )
+    kind = KINDS["aam"]
+    spec = {"kind": "aam", "label": "ai", "archives": [{"url": urls["aam"]}], "spares": None}
+    plan = kind.plan("aam", spec, 0)
+    kind.fetch_audio(plan, dest, source="aam", download_dir=tmp_path / "archives", progress=False)
     assert sorted(p.name for p in dest.iterdir()) == [f"{i:04d}_mix.flac" for i in (1, 2, 3)]
     assert not (tmp_path / "aam" / ".audio-all.partial").exists()
-    table = archive_candidates("aam", {"kind": "aam", "label": "ai"}, {"audio": str(dest)})
+    table = kind.candidates("aam", {"kind": "aam", "label": "ai"}, {"audio": str(dest)})
     assert list(table.track) == ["0001", "0002", "0003"] and (table.duration_s > 30).all()
     # a run that stopped part-way left its staging folder: only what is missing is fetched
     os.replace(dest, tmp_path / "aam" / ".audio-all.partial")
     (tmp_path / "aam" / ".audio-all.partial" / "0002_mix.flac").unlink()
-    stats = acquire.fetch_audio(
-        "aam",
-        [{"url": urls["aam"]}],
-        dest,
-        source="aam",
-        take=None,
-        seed=None,
-        download_dir=tmp_path / "archives",
-        progress=False,
+    stats = kind.fetch_audio(
+        plan, dest, source="aam", download_dir=tmp_path / "archives", progress=False
     )
     assert stats[0].written == ["0002_mix.flac"] and len(stats[0].skipped) == 2
     assert (dest / "0002_mix.flac").read_bytes() == datasets.aam_audio["0002_mix.flac"]
@@ -260,12 +251,73 @@ def test_config_errors_name_the_key(tmp_path):
         "archives": [{"path": str(tmp_path / "no.zip")}],
         "metadata": {"url": "https://x/m.zip"},
     }
+    kind = KINDS["fma"]
     with pytest.raises(ValueError, match=r"sources\.fma\.archives\[0\]\.path"):
-        acquire.check_archive_sources({"fma": spec})
-    plan = acquire.archive_plan("fma", {**spec, "n": 30, "spares": 2}, 7)
-    assert acquire.selection_key(plan) == "small-seed7-n32"
+        kind.check("fma", spec)
+    plan = kind.plan("fma", {**spec, "n": 30, "spares": 2}, 7)
+    assert kind.selection_key(plan) == "small-seed7-n32"
     with pytest.raises(ValueError, match="audio-small-seed7-n32"):
-        acquire.folder_plan("fma", {**spec, "n": 30, "spares": 2}, 7, "small-seed1-n32")
+        kind.folder_plan("fma", {**spec, "n": 30, "spares": 2}, 7, "small-seed1-n32")
+
+
+def with_wrong_checksum(ds, path: Path, member: str) -> Path:
+    """A copy of the fixture's fma_small.zip whose ``checksums`` list disagrees about one
+    clip (the clip's bytes and CRC-32 are the archive's own)."""
+    rel = member.split("/", 1)[1]
+    with zipfile.ZipFile(ds.fma_small_zip) as src, zipfile.ZipFile(path, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename == "fma_small/checksums":
+                lines = [
+                    f"{'0' * 40}  {rel}" if line.endswith(f"  {rel}") else line
+                    for line in data.decode().splitlines()
+                ]
+                data = ("\n".join(lines) + "\n").encode()
+            dst.writestr(info, data, compress_type=info.compress_type)
+    return path
+
+
+def test_clip_that_disagrees_with_the_checksum_list_is_refetched_then_left_out(
+    http_server, datasets, tmp_path
+):
+    urls = serve(http_server, datasets)
+    bad = datasets.good_fma[0].member
+    tampered = with_wrong_checksum(datasets, tmp_path / "fma_small.zip", bad)
+    url = http_server.add("/fma/tampered/fma_small.zip", tampered)
+    _, meta = fma_refs(urls, datasets)
+    fma.fetch_fma_metadata(meta, tmp_path / "tracks.csv", options(tmp_path))
+    kind = KINDS["fma"]
+    spec = {"kind": "fma", "label": "human", "archives": [{"url": url}], "spares": None}
+    dest = tmp_path / "audio"
+    stats = kind.fetch_audio(
+        kind.plan("fma", spec, 0),
+        dest,
+        source="fma",
+        inputs={"tracks": str(tmp_path / "tracks.csv")},
+        download_dir=tmp_path / "archives",
+        progress=False,
+    )
+    assert not (dest / bad).exists() and bad not in stats[0].written
+    actual = "sha1:" + hashlib.sha1(datasets.fma_audio[bad]).hexdigest()
+    reason = stats[0].rejected[bad]
+    assert "sha1:" + "0" * 40 in reason and actual in reason and url in reason
+    # fetched twice: the second time on its own, from its own first byte
+    start = read_index(tampered)[bad].span[0]
+    assert http_server.requests_for("/fma/tampered/fma_small.zip")[-1].range.startswith(
+        f"bytes={start}-"
+    )
+    assert (dest / "rejected.tsv").read_text().splitlines()[1].startswith(f"{bad}\t")
+    # the candidates list it with the reason, the manifest excludes it with that reason
+    table = kind.candidates("fma", spec, {"audio": str(dest)})
+    tid = bad.split("/")[-1][:6]
+    row = table.set_index("track").loc[tid]
+    assert row.rejected == reason and not Path(row.path).exists()
+    assert table.rejected.notna().sum() == 1
+    manifest, excluded = build_manifest(
+        [({"name": "fma", "n": None}, table)], seed=0, clip_s=30.0, split=SPLIT, balance=False
+    )
+    assert tid not in set(manifest.track)
+    assert excluded.set_index("track").loc[tid, "reason"] == reason
 
 
 # --------------------------------------------------------------------------- 2. the CLI

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import email.utils
 import hashlib
 import os
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
 from http_server import LoopbackServer
 from http_server import http_server_fixture as http_server_fixture  # noqa: F401
 
+from synthdetect.data import http
 from synthdetect.data.http import (
     ChecksumError,
     DownloadError,
@@ -19,6 +22,7 @@ from synthdetect.data.http import (
     probe,
     supports_ranges,
     verify,
+    with_retries,
 )
 
 SIZE = 300_000
@@ -200,3 +204,78 @@ def test_verify_and_parse_checksum(tmp_path):
         parse_checksum("crc99:1234")
     with pytest.raises(ValueError):
         parse_checksum("md5:not-hex")
+
+
+# --------------------------------------------------------------------------- rate limits
+
+
+@pytest.fixture
+def waits(monkeypatch) -> list[float]:
+    """Every wait between attempts, recorded instead of slept."""
+    recorded: list[float] = []
+    monkeypatch.setattr(http, "sleep", recorded.append)
+    return recorded
+
+
+def test_429_waits_as_retry_after_asks_without_using_up_retries(
+    http_server, payload, tmp_path, waits
+):
+    url = http_server.add("/a.bin", payload)
+    # Zenodo's answer to a burst: 429 with Retry-After (here 1 s), three times in a row
+    http_server.fault("/a.bin", status=429, headers={"Retry-After": "1"}, times=3)
+    download(url, tmp_path / "a.bin", checksum=sha256(payload), retries=1, budget_s=120, **FAST)
+    assert (tmp_path / "a.bin").read_bytes() == payload
+    assert [r.status for r in http_server.requests_for("/a.bin")] == [429, 429, 429, 200]
+    assert len(waits) == 3 and min(waits) >= 1  # the header's seconds, not the 0.01 s backoff
+
+
+def test_503_retry_after_as_an_http_date(http_server, payload, waits):
+    url = http_server.add("/a.bin", payload)
+    when = email.utils.format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
+    http_server.fault("/a.bin", status=503, headers={"Retry-After": when})
+    info = probe(url, backoff_s=0.01, timeout_s=10)
+    assert info.accepts_ranges and info.size == SIZE
+    (wait,) = waits
+    assert 25 <= wait <= 30
+
+
+def test_retry_after_beyond_the_budget_fails_at_once_naming_url_and_wait(
+    http_server, payload, tmp_path, waits
+):
+    url = http_server.add("/a.bin", payload)
+    http_server.fault("/a.bin", status=429, headers={"Retry-After": "3600"}, times=None)
+    with pytest.raises(DownloadError) as err:
+        download(url, tmp_path / "a.bin", budget_s=120, **FAST)
+    msg = str(err.value)
+    assert url in msg and "429" in msg and "3600 s (Retry-After)" in msg and "120 s" in msg
+    assert waits == [] and len(http_server.requests_for("/a.bin")) == 1
+
+
+def test_rate_limit_waits_add_up_to_the_budget(http_server, payload, waits):
+    url = http_server.add("/a.bin", payload)
+    http_server.fault("/a.bin", status=429, headers={"Retry-After": "40"}, times=None)
+
+    def get():
+        with http.open_url(url, timeout_s=10) as r:
+            return r.read()
+
+    with pytest.raises(DownloadError, match="more than is left of the 100 s retry budget"):
+        with_retries(get, url=url, retries=5, backoff_s=0.01, budget_s=100)
+    assert waits == [40, 40]  # a third 40 s wait would pass 100 s
+
+
+def test_501_is_not_retried(http_server, payload, tmp_path, waits):
+    url = http_server.add("/a.bin", payload)
+    http_server.fault("/a.bin", status=501, times=None)
+    with pytest.raises(HTTPStatusError) as err:
+        download(url, tmp_path / "a.bin", **FAST)
+    assert err.value.status == 501 and waits == []
+    assert len(http_server.requests_for("/a.bin")) == 1
+
+
+def test_probe_of_a_host_refusing_ranges(http_server, payload):
+    url = http_server.add("/a.bin", payload)
+    http_server.range_status = 501
+    info = probe(url, backoff_s=0.01, timeout_s=10)
+    assert not info.accepts_ranges and info.size == SIZE  # the size from a HEAD
+    assert [r.method for r in http_server.requests_for("/a.bin")] == ["GET", "HEAD"]

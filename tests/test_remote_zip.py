@@ -1,4 +1,5 @@
-"""synthdetect.data.zipfetch: central directory over Range, selective fetch, fallback."""
+"""synthdetect.data.zipfetch (central directory over Range, selective fetch) and the
+local -> ranges -> whole-archive ladder of synthdetect.data.archives on top of it."""
 
 from __future__ import annotations
 
@@ -14,25 +15,38 @@ from fixtures_datasets import serve_datasets
 from http_server import LoopbackServer
 from http_server import http_server_fixture as http_server_fixture  # noqa: F401
 
-from synthdetect.data.extract import UnsafeMemberError
-from synthdetect.data.http import DownloadError, RangeNotSupportedError
-from synthdetect.data.sources import (
-    fetch_zenodo_checksums,
-    fma_member,
+from synthdetect.data import http
+from synthdetect.data.archives import (
+    FetchOptions,
+    archive_ref,
+    fetch_from,
     match_members,
-    parse_sha1sums,
-    read_fma_tracks,
-    select_fma,
+    open_archive,
 )
+from synthdetect.data.extract import UnsafeMemberError
+from synthdetect.data.fma import fma_member, parse_sha1sums, read_fma_tracks, select_fma
+from synthdetect.data.http import DownloadError, RangeNotSupportedError
+from synthdetect.data.zenodo import fetch_zenodo_checksums
 from synthdetect.data.zipfetch import (
     CorruptMemberError,
     fetch_members,
-    fetch_selected,
     list_members,
     read_index,
 )
 
 FAST = {"backoff_s": 0.01, "timeout_s": 10, "progress": False}
+
+
+def fetch_via_ladder(url, members, dest, *, tmp, archive_path=None, checksum=None, **opts):
+    """The archives ladder (local copy, ranges, whole download) for one archive."""
+    spec = {"url": url, "checksum": checksum}
+    if archive_path is not None:
+        spec["path"] = str(archive_path)
+    options = FetchOptions(
+        backoff_s=0.01, timeout_s=10, progress=False, download_dir=tmp / "archives", **opts
+    )
+    archive = open_archive(archive_ref(spec, "test"), options)
+    return fetch_from(archive, members, dest, options=options)
 
 
 def blob_zip(n=10, size=100_000, compression=zipfile.ZIP_STORED, seed=0):
@@ -203,13 +217,13 @@ def test_server_without_ranges_falls_back_to_full_download(tmp_path):
         with pytest.raises(RangeNotSupportedError):
             fetch_members(url, ["blobs/01.bin"], tmp_path / "x", **FAST)
         archive = tmp_path / "dl" / "blobs.zip"
-        stats = fetch_selected(
+        stats = fetch_via_ladder(
             url,
             ["blobs/01.bin", "blobs/03.bin"],
             tmp_path / "out",
+            tmp=tmp_path,
             archive_path=archive,
             checksum=sha1,
-            **FAST,
         )
         assert stats.mode == "full" and archive.read_bytes() == data
         assert stats.bytes_fetched == len(data)
@@ -222,22 +236,24 @@ def test_existing_local_archive_is_used_without_network(http_server, tmp_path):
     archive = tmp_path / "blobs.zip"
     archive.write_bytes(data)
     url = http_server.url("/never-requested.zip")
-    stats = fetch_selected(
+    stats = fetch_via_ladder(
         url,
         ["blobs/02.bin"],
         tmp_path / "out",
+        tmp=tmp_path,
         archive_path=archive,
         checksum="md5:" + hashlib.md5(data).hexdigest(),
-        **FAST,
     )
     assert stats.mode == "local" and stats.written == ["blobs/02.bin"]
     assert http_server.requests_for() == []
 
 
-def test_fetch_selected_uses_ranges_when_offered(http_server, tmp_path):
+def test_ladder_uses_ranges_when_offered(http_server, tmp_path):
     data, members = blob_zip(10, 30_000)
     url = http_server.add("/blobs.zip", data)
-    stats = fetch_selected(url, ["blobs/09.bin"], tmp_path, archive_path=tmp_path / "a.zip", **FAST)
+    stats = fetch_via_ladder(
+        url, ["blobs/09.bin"], tmp_path, tmp=tmp_path, archive_path=tmp_path / "a.zip"
+    )
     assert stats.mode == "ranges" and not (tmp_path / "a.zip").exists()
     assert (tmp_path / "blobs/09.bin").read_bytes() == members["blobs/09.bin"]
 
@@ -291,12 +307,12 @@ def test_missing_member_is_named(http_server, tmp_path):
 
 def test_fma_selection_end_to_end(http_server, datasets, tmp_path):
     urls = serve_datasets(http_server, datasets)
-    fetch_selected(urls["fma_metadata.zip"], ["fma_metadata/tracks.csv"], tmp_path, **FAST)
+    fetch_via_ladder(urls["fma_metadata.zip"], ["fma_metadata/tracks.csv"], tmp_path, tmp=tmp_path)
     tracks = read_fma_tracks(tmp_path / "fma_metadata/tracks.csv")
     chosen = select_fma(tracks, n=8, seed=3)
     assert chosen["genre_top"].value_counts().max() == 1  # one per genre
     wanted = [fma_member(t) for t in chosen["track_id"]] + ["fma_small/checksums"]
-    stats = fetch_selected(urls["fma_small.zip"], wanted, tmp_path, **FAST)
+    stats = fetch_via_ladder(urls["fma_small.zip"], wanted, tmp_path, tmp=tmp_path)
     assert stats.mode == "ranges"
     sums = parse_sha1sums((tmp_path / "fma_small/checksums").read_text(), prefix="fma_small/")
     for m in wanted[:-1]:
@@ -320,14 +336,14 @@ def test_aam_mixes_via_zenodo_record(http_server, datasets, tmp_path):
     for name in names.values():
         assert (tmp_path / name).read_bytes() == datasets.aam_audio[name]
     # the whole archive, when selective fetch is off, is verified against Zenodo's md5
-    stats = fetch_selected(
+    stats = fetch_via_ladder(
         urls[key],
         names.values(),
         tmp_path / "full",
+        tmp=tmp_path,
         selective=False,
         archive_path=tmp_path / key,
         checksum=sums[key],
-        **FAST,
     )
     assert stats.mode == "full" and (tmp_path / key).exists()
 
@@ -360,3 +376,97 @@ def test_persistent_drops_give_up_with_a_download_error(http_server, tmp_path):
     with pytest.raises(DownloadError, match=r"giving up after 2 retries"):
         fetch_members(url, ["blobs/01.bin"], tmp_path, index=index, retries=2, **FAST)
     assert len(http_server.requests_for("/blobs.zip")) == 1 + 3
+
+
+# --------------------------------------------------------------------------- hosts' quirks
+
+
+@pytest.mark.parametrize("status", [416, 501])
+def test_host_refusing_suffix_ranges_is_read_by_offset(http_server, tmp_path, status):
+    data, members = blob_zip(4, 20_000)
+    url = http_server.add("/blobs.zip", data)
+    http_server.suffix_status = status
+    index = read_index(url, backoff_s=0.01, timeout_s=10)
+    assert index.names() == list(members)
+    reqs = http_server.requests_for("/blobs.zip")
+    assert [r.status for r in reqs] == [status, 206, 206]
+    assert reqs[0].range.startswith("bytes=-") and reqs[1].range == "bytes=0-0"
+    assert reqs[2].range == f"bytes={max(0, len(data) - 128 * 1024)}-{len(data) - 1}"
+    # and through the ladder: still selective (the probe's size makes the tail by offset)
+    stats = fetch_via_ladder(url, ["blobs/02.bin"], tmp_path / "out", tmp=tmp_path)
+    assert stats.mode == "ranges"
+    assert (tmp_path / "out/blobs/02.bin").read_bytes() == members["blobs/02.bin"]
+
+
+@pytest.mark.parametrize("status", [416, 501])
+def test_host_refusing_every_range_gets_a_whole_download(http_server, tmp_path, status):
+    data, members = blob_zip(4, 20_000)
+    url = http_server.add("/blobs.zip", data)
+    http_server.range_status = status
+    with pytest.raises(RangeNotSupportedError):
+        read_index(url, backoff_s=0.01, timeout_s=10)
+    stats = fetch_via_ladder(url, ["blobs/01.bin"], tmp_path / "out", tmp=tmp_path)
+    assert stats.mode == "full" and (tmp_path / "archives/blobs.zip").read_bytes() == data
+    assert (tmp_path / "out/blobs/01.bin").read_bytes() == members["blobs/01.bin"]
+
+
+def test_member_fetch_waits_as_retry_after_asks(http_server, tmp_path, monkeypatch):
+    waits: list[float] = []
+    monkeypatch.setattr(http, "sleep", waits.append)
+    data, members = blob_zip(4, 20_000)
+    url = http_server.add("/blobs.zip", data)
+    index = read_index(url)
+    http_server.fault("/blobs.zip", status=429, headers={"Retry-After": "2"}, times=2)
+    fetch_members(url, ["blobs/03.bin"], tmp_path, index=index, retries=1, **FAST)
+    assert (tmp_path / "blobs/03.bin").read_bytes() == members["blobs/03.bin"]
+    assert waits == [2, 2]
+
+
+def test_short_whole_download_without_checksum_is_deleted_and_fetched_again(
+    http_server, tmp_path, caplog
+):
+    data, members = blob_zip(4, 20_000)
+    url = http_server.add("/blobs.zip", data)
+    # cut short by the host, with headers that agree: only opening it can tell
+    http_server.fault("/blobs.zip", serve=data[: len(data) // 2])
+    stats = fetch_via_ladder(url, ["blobs/01.bin"], tmp_path / "out", tmp=tmp_path, selective=False)
+    archive = tmp_path / "archives/blobs.zip"
+    assert stats.mode == "full" and archive.read_bytes() == data
+    assert (tmp_path / "out/blobs/01.bin").read_bytes() == members["blobs/01.bin"]
+    assert "is not a readable zip" in caplog.text and url in caplog.text
+    assert [r.body_bytes for r in http_server.requests_for("/blobs.zip")] == [
+        len(data) // 2,
+        len(data),
+    ]
+
+
+def test_broken_archive_of_an_earlier_run_is_not_reused(http_server, tmp_path, caplog):
+    data, members = blob_zip(4, 20_000)
+    url = http_server.add("/blobs.zip", data)
+    stale = tmp_path / "archives/blobs.zip"
+    stale.parent.mkdir()
+    stale.write_bytes(data[:5000])  # what an earlier run kept, without a checksum to check
+    stats = fetch_via_ladder(url, ["blobs/02.bin"], tmp_path / "out", tmp=tmp_path, selective=False)
+    assert stats.mode == "full" and stale.read_bytes() == data
+    assert f"{stale} (downloaded from {url} by an earlier run) is not a readable zip" in caplog.text
+
+
+def test_host_serving_a_broken_archive_twice_names_what_was_deleted(http_server, tmp_path):
+    data, _ = blob_zip(4, 20_000)
+    url = http_server.add("/blobs.zip", data)
+    http_server.fault("/blobs.zip", serve=data[:-100], times=None)
+    archive = tmp_path / "archives/blobs.zip"
+    with pytest.raises(DownloadError) as err:
+        fetch_via_ladder(url, ["blobs/02.bin"], tmp_path / "out", tmp=tmp_path, selective=False)
+    msg = str(err.value)
+    assert f"deleted {archive}" in msg and url in msg and "second time" in msg
+    assert not archive.exists() and len(http_server.requests_for("/blobs.zip")) == 2
+
+
+def test_users_broken_local_copy_is_reported_not_deleted(tmp_path):
+    broken = tmp_path / "mine.zip"
+    broken.write_bytes(b"PK not really")
+    with pytest.raises(zipfile.BadZipFile) as err:
+        open_archive(archive_ref({"path": str(broken)}, "sources.x.archives[0]"))
+    assert "sources.x.archives[0].path" in "".join(err.value.__notes__)
+    assert broken.exists()

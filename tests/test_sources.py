@@ -1,4 +1,5 @@
-"""synthdetect.data.sources: FMA metadata, stratified selection, member names, Zenodo records."""
+"""The dataset modules: FMA metadata and selection (data.fma), AAM names (data.aam),
+member matching (data.archives), Zenodo records (data.zenodo)."""
 
 from __future__ import annotations
 
@@ -9,30 +10,35 @@ import zipfile
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from fixtures_datasets import FMA_GENRES, FmaTrack, default_fma_tracks, write_tracks_csv
 from fixtures_datasets import datasets_fixture as datasets_fixture  # noqa: F401
 from http_server import http_server_fixture as http_server_fixture  # noqa: F401
+from workflow_helpers import REPO
 
-from synthdetect.data.http import DownloadError
-from synthdetect.data.sources import (
-    AAM_MIX_ARCHIVES,
-    AAM_PUBLISHED_MD5,
-    FMA_SMALL,
-    aam_mix_member,
-    aam_mixes_archive,
-    aam_range,
-    fetch_zenodo_checksums,
-    fetch_zenodo_record,
+from synthdetect.data.aam import aam_mix_member, aam_mixes_archive, aam_range
+from synthdetect.data.archives import archive_ref, match_members
+from synthdetect.data.fma import (
     fma_member,
     fma_track_id,
-    match_members,
     parse_sha1sums,
     read_fma_tracks,
-    resolve_checksums,
     select_fma,
+)
+from synthdetect.data.http import DownloadError
+from synthdetect.data.zenodo import (
+    fetch_zenodo_checksums,
+    fetch_zenodo_record,
+    resolve_checksums,
     zenodo_checksums,
     zenodo_files,
 )
+
+# The archives' URLs and checksums live in the config only; tests read them from there.
+PAPER = yaml.safe_load((REPO / "config/config.yaml").read_text())["sources"]
+AAM_MIX_ARCHIVES = [archive_ref(a, "aam") for a in PAPER["aam"]["archives"]]
+AAM_PUBLISHED_MD5 = {a.name: a.checksum for a in AAM_MIX_ARCHIVES}
+FMA_SMALL = archive_ref(PAPER["fma"]["archives"][0], "fma")
 
 
 def big_tracks(counts: dict[str, int], subset: str = "small", start: int = 2) -> pd.DataFrame:
@@ -265,8 +271,8 @@ def test_fetch_zenodo_checksums_from_loopback(http_server):
 
 def test_resolve_checksums_prefers_the_record(caplog):
     live = {"0001-1000-audio-mixes.zip": "md5:" + "0" * 32}
-    with caplog.at_level(logging.WARNING, logger="synthdetect.data.sources"):
-        got = resolve_checksums(AAM_PUBLISHED_MD5, live=live)
+    with caplog.at_level(logging.WARNING, logger="synthdetect.data.zenodo"):
+        got = resolve_checksums(AAM_PUBLISHED_MD5, published=AAM_PUBLISHED_MD5, live=live)
     assert got["0001-1000-audio-mixes.zip"] == "md5:" + "0" * 32
     assert got["1001-2000-audio-mixes.zip"] == AAM_PUBLISHED_MD5["1001-2000-audio-mixes.zip"]
     assert "using Zenodo's" in caplog.text

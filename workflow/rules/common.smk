@@ -1,6 +1,5 @@
 """Config validation, paths and the input functions every stage shares."""
 
-import hashlib
 import re
 from functools import cache
 from pathlib import Path
@@ -140,36 +139,6 @@ def per_bucket(pattern, split=None):
         ]
 
     return paths
-
-
-def folder_listing(spec):
-    """A folder source's file names, sizes and times, hashed: adding a file reruns it."""
-    if spec["kind"] != "folder":
-        return ""
-    root = Path(spec["path"])
-    if not root.is_dir():
-        raise ValueError(
-            f"config sources: folder {root} does not exist; fix the source's 'path'"
-        )
-    digest = hashlib.sha256()
-    for p in sorted(root.glob(spec["glob"])):
-        if p.is_file():
-            st = p.stat()
-            digest.update(
-                f"{p.relative_to(root)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode()
-            )
-    return digest.hexdigest()[:16]
-
-
-def candidate_inputs(wildcards):
-    spec = config["sources"][wildcards.source]
-    if spec["kind"] == "demo":
-        return {"index": f"{DEMO}/index.parquet"}
-    if spec["kind"] == "composer":
-        return {"index": f"{RESOURCES}/composer/{wildcards.source}/index.parquet"}
-    if spec["kind"] == "folder":
-        return {}
-    return source_archive_inputs(wildcards.source, spec)
 
 
 def device_resources():

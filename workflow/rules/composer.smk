@@ -1,15 +1,9 @@
 """Composer sources: the composer's songs rendered with a SoundFont of the config's."""
 
-COMPOSER_SOURCES = [s for s in SOURCES if config["sources"][s]["kind"] == "composer"]
+from synthdetect.data.sourcekind import ComposerKind
 
-# A missing SoundFont stops the run at startup, naming the source, the key and the fix.
-for _name in COMPOSER_SOURCES:
-    if not Path(config["sources"][_name]["soundfont"]).is_file():
-        from synthdetect.corpora.composer_corpus import missing_soundfont_message
-
-        raise ValueError(
-            missing_soundfont_message(_name, config["sources"][_name]["soundfont"])
-        )
+# A missing SoundFont already stopped the run at startup (the kind's check, sources.smk).
+COMPOSER_SOURCES = [s for s in SOURCES if isinstance(source_kind(s), ComposerKind)]
 
 
 rule composer_corpus:

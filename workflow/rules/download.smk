@@ -1,29 +1,26 @@
-"""Downloads: FMA and AAM archives -> the audio a source's candidate table lists.
+"""Downloads: archive datasets (FMA, AAM, ...) -> the audio a source's candidate table lists.
 
 Nothing here touches the network while the DAG is built: which members to fetch is
 decided inside the jobs (FMA's selection needs tracks.csv; AAM's the archives' listings),
 so `snakemake -n` plans offline. Both rules are `cache: "omit-software"`: with `--cache`
 and SNAKEMAKE_OUTPUT_CACHE set, other result folders, configs and projects reuse one copy.
 The audio folder's name carries what decides its contents (subset, seed, count; see
-`synthdetect.data.archives.archive_plan`), so configs that select differently keep separate
-folders side by side in `resources/`.
+`synthdetect.data.archives.ArchiveKind.plan`), so configs that select differently keep
+separate folders side by side in `resources/`. What a kind fetches, which extra inputs it
+needs and how long its job may run come from its registry entry (synthdetect.data.kinds).
 
 The rules have no `benchmark:` (Snakemake refuses one on a cached rule); the log says
 what each archive cost. They carry no code fingerprint on purpose: the bytes they write
 are checked against the archives' CRC-32s and checksums, so an edit of the transfer code
-must not re-download gigabytes. What selects the members belongs in the folder name.
+must not re-download gigabytes. What selects the members belongs in the folder name. The
+scripts read a source's `retry_budget_s` from the config, not from params, for the same
+reason: waiting longer for a host must not refetch what is there.
 """
 
-from functools import partial
-
-from synthdetect.data import archives as acquire
+from synthdetect.data.archives import ArchiveKind
 
 DOWNLOADS = f"{RESOURCES}/archives"
-
-acquire.check_archive_sources(config["sources"])
-
-# called by sources.smk's candidate_inputs for kinds fma and aam
-source_archive_inputs = partial(acquire.archive_inputs, RESOURCES, config["seed"])
+ARCHIVE_SOURCES = [s for s in SOURCES if isinstance(source_kind(s), ArchiveKind)]
 
 
 if config["downloads_local"]:
@@ -56,10 +53,8 @@ rule fetch_fma_metadata:
 rule fetch_audio:
     input:
         unpack(
-            lambda wildcards: (
-                {"tracks": f"{RESOURCES}/{wildcards.source}/tracks.csv"}
-                if config["sources"][wildcards.source]["kind"] == "fma"
-                else {}
+            lambda wildcards: source_kind(wildcards.source).fetch_inputs(
+                wildcards.source, config["sources"][wildcards.source], PATHS
             )
         ),
     output:
@@ -67,6 +62,7 @@ rule fetch_audio:
     log:
         f"{RESOURCES}/logs/fetch_audio/{{source}}-{{selection}}.log",
     wildcard_constraints:
+        source="|".join(ARCHIVE_SOURCES) or "(?!)",
         selection=r"[A-Za-z0-9][A-Za-z0-9._-]*",
     cache: "omit-software"
     conda:
@@ -74,11 +70,9 @@ rule fetch_audio:
     threads: 4
     resources:
         mem_mb=2000,
-        runtime=lambda wildcards: (
-            1440 if config["sources"][wildcards.source]["kind"] == "aam" else 360
-        ),
+        runtime=lambda wildcards: source_kind(wildcards.source).fetch_runtime,
     params:
-        plan=lambda wildcards: acquire.folder_plan(
+        plan=lambda wildcards: source_kind(wildcards.source).folder_plan(
             wildcards.source,
             config["sources"][wildcards.source],
             config["seed"],

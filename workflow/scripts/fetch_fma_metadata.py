@@ -2,15 +2,18 @@
 
 from pathlib import Path
 
-from synthdetect.data import archives as acquire
+from synthdetect.data.archives import FetchOptions, archive_ref
+from synthdetect.data.fma import fetch_fma_metadata
 from synthdetect.logs import setup_logging
 
 setup_logging(snakemake.log[0])
 source = snakemake.wildcards.source
-acquire.fetch_fma_metadata(
-    acquire.archive_ref(snakemake.params.metadata, f"sources.{source}.metadata"),
+fetch_fma_metadata(
+    archive_ref(snakemake.params.metadata, f"sources.{source}.metadata"),
     snakemake.output[0],
-    acquire.FetchOptions(
-        selective=snakemake.params.selective, download_dir=Path(snakemake.params.download_dir)
+    FetchOptions(
+        selective=snakemake.params.selective,
+        download_dir=Path(snakemake.params.download_dir),
+        retry_budget_s=snakemake.config["sources"][source]["retry_budget_s"],
     ),
 )

@@ -20,6 +20,7 @@ manifest, excluded = build_manifest(
     split=params.split,
     silence_dbfs=params.clip["silence_dbfs"],
     threads=snakemake.threads,
+    balance=params.balance,
 )
 manifest.to_parquet(snakemake.output.manifest, index=False)
 excluded.to_parquet(snakemake.output.excluded, index=False)

@@ -46,6 +46,7 @@ from synthdetect.corpora.demo import (
     mp3_compression_level,
     render_ai_clip,
 )
+from synthdetect.data.sourcekind import SOUNDFONT_PACKAGES, missing_soundfont_message
 
 __all__ = [
     "SOUNDFONT_PACKAGES",
@@ -58,13 +59,6 @@ __all__ = [
 
 log = logging.getLogger("synthdetect.corpora.composer_corpus")
 
-#: SoundFonts that Debian packages install, so a missing one can name its package.
-SOUNDFONT_PACKAGES = {
-    "FluidR3_GM.sf2": "fluid-soundfont-gm",
-    "FluidR3_GS.sf2": "fluid-soundfont-gs",
-    "TimGM6mb.sf2": "timgm6mb-soundfont",
-}
-
 # Stream tags: the demo corpus's AI stream uses 0xA1 (song seed) and 0xA2 (offset).
 _SONG_TAG = 0xC1
 _OFFSET_TAG = 0xC2
@@ -72,18 +66,6 @@ _OFFSET_TAG = 0xC2
 
 class MissingSoundFontError(FileNotFoundError):
     """The SoundFont a composer source names does not exist."""
-
-
-def missing_soundfont_message(source: str, soundfont: str | os.PathLike[str]) -> str:
-    """What to tell the user when ``source``'s ``soundfont`` file does not exist."""
-    path = Path(soundfont)
-    key = f"sources.{source}.soundfont"
-    package = SOUNDFONT_PACKAGES.get(path.name)
-    fix = f"install Debian's {package} (apt-get install {package}) or set" if package else "set"
-    return (
-        f"source {source!r}: SoundFont {str(path)!r} ({key}) does not exist; "
-        f"{fix} {key} to an existing .sf2/.sf3 file"
-    )
 
 
 def _source_words(source: str) -> list[int]:

@@ -1,8 +1,8 @@
-"""Getting a dataset's audio onto disk: which archive members a source needs, and the
-cheapest way to fetch them.
+"""Getting an archive dataset's audio onto disk: the cheapest way to read an archive, and
+the shared base of the archive source kinds.
 
-The workflow's download rules (``workflow/rules/download.smk``) call these functions
-through thin scripts; everything here runs without Snakemake.
+The workflow's download rules (``workflow/rules/download.smk``) call this through thin
+scripts; everything here runs without Snakemake.
 
 An archive is named in the config by ``url`` and/or ``path`` and an optional ``checksum``
 (:func:`archive_ref`). :func:`open_archive` decides how to read it, once:
@@ -14,12 +14,15 @@ An archive is named in the config by ``url`` and/or ``path`` and an optional ``c
 3. Otherwise the whole archive is downloaded (resumable, verified against its checksum)
    to ``path`` or ``download_dir/<name>`` and read locally; it is kept for the next run.
 
-:func:`fetch_fma_metadata`, :func:`fetch_fma_audio` and :func:`fetch_aam_audio` build on
-that: FMA fetches ``tracks.csv`` and then only the seeded, genre-stratified selection of
-clips (:func:`synthdetect.data.sources.select_fma`) plus spares; AAM fetches the mix files,
-all of them or the first ``take`` in the manifest's own seeded rank order
-(:func:`synthdetect.seeds.track_key`), so the spares are exactly the tracks the
-manifest turns to when a clip is excluded.
+A downloaded archive that fails its checksum or does not open as a zip is never reused:
+it is deleted and fetched once more, and a second failure names the file and the URL.
+
+:class:`ArchiveKind` is what the dataset modules (:mod:`synthdetect.data.fma`,
+:mod:`synthdetect.data.aam`) build on: the fetch plan (pure config arithmetic, so the
+workflow plans offline), the audio folder's name, startup checks, the candidate recipe, and
+:meth:`ArchiveKind.fetch_audio`, which stages the members and renames the folder when all
+are there. A dataset says only which members to fetch (:meth:`ArchiveKind.fetch`) and how
+a member's path gives the track id (``track_pattern``).
 """
 
 from __future__ import annotations
@@ -30,13 +33,16 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+import zipfile
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import ClassVar
 from urllib.parse import urlsplit
 
-from synthdetect.data.candidates import aam_track_id
+from synthdetect.data.candidates import write_rejected
 from synthdetect.data.http import (
+    RETRY_BUDGET_S,
     ChecksumError,
     DownloadError,
     RangeNotSupportedError,
@@ -45,41 +51,22 @@ from synthdetect.data.http import (
     probe,
     verify,
 )
-from synthdetect.data.sources import (
-    FMA_SUBSETS,
-    FMA_TRACKS_MEMBER,
-    ZENODO_API,
-    fetch_zenodo_checksums,
-    fma_member,
-    match_members,
-    parse_sha1sums,
-    read_fma_tracks,
-    resolve_checksums,
-    select_fma,
-)
+from synthdetect.data.sourcekind import SourceKind
+from synthdetect.data.zenodo import ZenodoChecksums
 from synthdetect.data.zipfetch import FetchStats, ZipIndex, fetch_members, read_index
-from synthdetect.seeds import track_key
 
 __all__ = [
-    "ARCHIVE_KINDS",
+    "ArchiveKind",
     "ArchiveRef",
     "FetchOptions",
     "OpenArchive",
-    "ZenodoChecksums",
-    "archive_inputs",
-    "archive_plan",
     "archive_ref",
-    "audio_folder",
-    "check_archive_sources",
-    "fetch_aam_audio",
-    "fetch_audio",
-    "fetch_fma_audio",
-    "fetch_fma_metadata",
     "fetch_from",
-    "fma_selection",
-    "folder_plan",
+    "fetch_member_file",
+    "fetch_verified",
+    "match_available",
+    "match_members",
     "open_archive",
-    "selection_key",
 ]
 
 log = logging.getLogger(__name__)
@@ -125,7 +112,9 @@ def archive_ref(spec: Mapping, where: str) -> ArchiveRef:
 @dataclass(frozen=True)
 class FetchOptions:
     """How to fetch: ``selective`` tries HTTP ``Range`` first; whole archives without a
-    configured ``path`` go to ``download_dir``."""
+    configured ``path`` go to ``download_dir``. ``retry_budget_s`` bounds the waiting of
+    one request between attempts (rate limits included, see
+    :class:`synthdetect.data.http.Retrier`)."""
 
     selective: bool = True
     download_dir: Path = Path("resources/archives")
@@ -134,66 +123,15 @@ class FetchOptions:
     timeout_s: float = 60.0
     progress: bool = True
     workers: int = 4
+    retry_budget_s: float = RETRY_BUDGET_S
 
-
-class ZenodoChecksums:
-    """An archive's checksum: the Zenodo record's md5 where the record API offers one,
-    else the configured one.
-
-    The record is asked (once, lazily) only when a checksum is needed: before downloading a
-    whole archive, or for a local copy without a configured checksum. A selective fetch
-    checks each member's CRC-32 instead and never asks. An unreachable API is logged and
-    the configured checksum is used.
-    """
-
-    def __init__(
-        self,
-        record: int | str | None,
-        api_url: str,
-        *,
-        fetch: Callable[..., dict[str, str]] = fetch_zenodo_checksums,
-        retries: int = 2,
-        timeout_s: float = 30.0,
-    ):
-        self.record = record
-        self.api_url = api_url
-        self._fetch = fetch
-        self._retries = retries
-        self._timeout_s = timeout_s
-        self._live: dict[str, str] | None = None
-
-    def live(self) -> dict[str, str]:
-        if self.record is None:
-            return {}
-        if self._live is None:
-            try:
-                self._live = self._fetch(
-                    self.record,
-                    api_url=self.api_url,
-                    retries=self._retries,
-                    timeout_s=self._timeout_s,
-                )
-                log.info("Zenodo record %s lists %d checksums", self.record, len(self._live))
-            except (DownloadError, OSError, ValueError) as exc:
-                log.warning(
-                    "cannot read Zenodo record %s (%s); using the configured checksums",
-                    self.record,
-                    exc,
-                )
-                self._live = {}
-        return self._live
-
-    def for_download(self, ref: ArchiveRef) -> str | None:
-        published = {ref.name: ref.checksum} if ref.checksum else {}
-        return resolve_checksums([ref.name], published=published, live=self.live())[ref.name]
-
-    def for_local(self, ref: ArchiveRef) -> str | None:
-        return ref.checksum or self.live().get(ref.name)
-
-
-class _Configured(ZenodoChecksums):
-    def __init__(self):
-        super().__init__(None, "")
+    def http(self) -> dict:
+        return {
+            "retries": self.retries,
+            "backoff_s": self.backoff_s,
+            "timeout_s": self.timeout_s,
+            "budget_s": self.retry_budget_s,
+        }
 
 
 # --------------------------------------------------------------------------- archives
@@ -226,8 +164,13 @@ def _locked(target: Path) -> Iterator[None]:
 
 
 def _local(ref: ArchiveRef, path: Path, checksum: str | None, *, ours: bool) -> OpenArchive | None:
-    """Open a local copy after checking it; ``ours`` (a download of an earlier run) is
-    deleted when it fails the check, a user's ``path:`` copy is reported instead."""
+    """Open a local copy after checking it. ``ours`` (a download of an earlier run) is
+    deleted when it fails its checksum or does not open, and ``None`` returned so it is
+    fetched again; a user's ``path:`` copy is reported instead, naming the config key."""
+    fix = (
+        f"config {ref.where}.path points at this file; replace it, fix "
+        f"{ref.where}.checksum, or remove 'path' to download it"
+    )
     if checksum is not None:
         log.info("verifying %s against %s", path, checksum)
         try:
@@ -237,13 +180,25 @@ def _local(ref: ArchiveRef, path: Path, checksum: str | None, *, ours: bool) -> 
                 log.warning("%s; deleting it and fetching again", exc)
                 path.unlink(missing_ok=True)
                 return None
-            exc.add_note(
-                f"config {ref.where}.path points at this file; replace it, fix "
-                f"{ref.where}.checksum, or remove 'path' to download it"
-            )
+            exc.add_note(fix)
             raise
+    try:
+        index = read_index(path)
+    except zipfile.BadZipFile as exc:
+        if ours:
+            log.warning(
+                "%s (downloaded from %s by an earlier run) is not a readable zip (%s); "
+                "deleting it and fetching again",
+                path,
+                ref.url,
+                exc,
+            )
+            path.unlink(missing_ok=True)
+            return None
+        exc.add_note(fix)
+        raise
     stats = FetchStats(mode="local", archive_size=path.stat().st_size)
-    return OpenArchive(ref, str(path), read_index(path), "local", stats)
+    return OpenArchive(ref, str(path), index, "local", stats)
 
 
 def open_archive(
@@ -254,8 +209,8 @@ def open_archive(
     """Decide how to read ``ref`` (local copy, HTTP ranges or whole download) and read its
     central directory. See the module docstring for the order."""
     options = options or FetchOptions()
-    checksums = checksums or _Configured()
-    target = Path(ref.path) if ref.path else Path(options.download_dir) / ref.name
+    checksums = checksums or ZenodoChecksums(None)
+    target = _target(ref, options)
     if ref.path and target.exists():
         return _local(ref, target, checksums.for_local(ref), ours=False)
     if not ref.url:
@@ -268,19 +223,23 @@ def open_archive(
         if opened is not None:
             log.info("using %s, downloaded by an earlier run", target)
             return opened
-    kw = dict(retries=options.retries, backoff_s=options.backoff_s, timeout_s=options.timeout_s)
+    kw = options.http()
     stats = FetchStats(mode="ranges")
     if options.selective:
         try:
             info = probe(ref.url, **kw)
             stats.add(requests=1, bytes_fetched=1 if info.accepts_ranges else 0)
             if info.accepts_ranges:
-                index = read_index(ref.url, stats=stats, **kw)
+                index = read_index(ref.url, stats=stats, size=info.size, **kw)
                 return OpenArchive(ref, ref.url, index, "ranges", stats)
             log.info("%s does not honour Range requests; downloading it whole", ref.url)
-        except RangeNotSupportedError:
-            log.info("%s ignored a Range request; downloading it whole", ref.url)
+        except RangeNotSupportedError as exc:
+            log.info("%s; downloading it whole", exc)
     return _download_whole(ref, target, checksums, options, stats)
+
+
+def _target(ref: ArchiveRef, options: FetchOptions) -> Path:
+    return Path(ref.path) if ref.path else Path(options.download_dir) / ref.name
 
 
 def _download_whole(
@@ -290,24 +249,38 @@ def _download_whole(
     options: FetchOptions,
     stats: FetchStats,
 ) -> OpenArchive:
+    """Download ``ref`` whole to ``target`` and open it. A copy that does not open as a
+    zip (e.g. cut short by the host, consistently with its own headers, when no checksum
+    could tell) is treated like a checksum failure: deleted and fetched once more."""
     checksum = checksums.for_download(ref)
     if checksum is None:
         log.warning("%s has no checksum to verify it against (config %s)", ref.url, ref.where)
+    kw = options.http()
     with _locked(target):
-        log.info("downloading %s -> %s", ref.url, target)
-        _, n = fetch_file(
-            ref.url,
-            target,
-            checksum=checksum,
-            retries=options.retries,
-            backoff_s=options.backoff_s,
-            timeout_s=options.timeout_s,
-            progress=options.progress,
-        )
-    stats.add(bytes_fetched=n, requests=1)
+        for attempt in (1, 2):
+            log.info("downloading %s -> %s", ref.url, target)
+            _, n = fetch_file(ref.url, target, checksum=checksum, progress=options.progress, **kw)
+            stats.add(bytes_fetched=n, requests=1)
+            try:
+                index = read_index(target)
+                break
+            except zipfile.BadZipFile as exc:
+                target.unlink(missing_ok=True)
+                problem = (
+                    f"{target}, downloaded from {ref.url}, is not a readable zip ({exc}); "
+                    f"deleted {target}"
+                )
+                if attempt == 2:
+                    raise DownloadError(
+                        f"{problem}, for the second time: the host serves a broken archive. "
+                        f"Check config {ref.where}.url, set its checksum, or download the "
+                        f"file yourself and point {ref.where}.path at it",
+                        url=ref.url,
+                    ) from exc
+                log.warning("%s; downloading it once more", problem)
     stats.mode = "full"
     stats.archive_size = target.stat().st_size
-    return OpenArchive(ref, str(target), read_index(target), "full", stats)
+    return OpenArchive(ref, str(target), index, "full", stats)
 
 
 def fetch_from(
@@ -327,28 +300,21 @@ def fetch_from(
     """
     options = options or FetchOptions()
     members = list(members)
-    kw = dict(
-        retries=options.retries,
-        backoff_s=options.backoff_s,
-        timeout_s=options.timeout_s,
-        progress=options.progress,
-        workers=options.workers,
-    )
+    kw = dict(**options.http(), progress=options.progress, workers=options.workers)
     try:
         got = fetch_members(
             archive.location, members, dest, index=archive.index, checksums=checksums, **kw
         )
-    except RangeNotSupportedError:
+    except RangeNotSupportedError as exc:
         if archive.mode != "ranges":
             raise
-        log.info("%s stopped honouring Range requests; downloading it whole", archive.location)
-        target = (
-            Path(archive.ref.path)
-            if archive.ref.path
-            else Path(options.download_dir) / archive.ref.name
-        )
+        log.info("%s; downloading %s whole", exc, archive.ref.name)
         whole = _download_whole(
-            archive.ref, target, zenodo or _Configured(), options, archive.stats
+            archive.ref,
+            _target(archive.ref, options),
+            zenodo or ZenodoChecksums(None),
+            options,
+            archive.stats,
         )
         archive.location, archive.index, archive.mode = whole.location, whole.index, "full"
         got = fetch_members(
@@ -371,44 +337,124 @@ def fetch_from(
     return got
 
 
-# --------------------------------------------------------------------------- FMA
+def _member_path(dest: str | os.PathLike[str], member: str) -> Path:
+    return Path(dest, *PurePosixPath(member).parts)
 
 
-def fetch_fma_metadata(
-    ref: ArchiveRef, dest: str | os.PathLike[str], options: FetchOptions | None = None
+def _disagreeing(
+    dest: str | os.PathLike[str], members: Iterable[str], sums: Mapping[str, str]
+) -> dict[str, ChecksumError]:
+    bad = {}
+    for m in members:
+        path = _member_path(dest, m)
+        if m in sums and path.is_file():
+            try:
+                verify(path, sums[m])
+            except ChecksumError as exc:
+                bad[m] = exc
+    return bad
+
+
+def fetch_verified(
+    archive: OpenArchive,
+    members: Iterable[str],
+    dest: str | os.PathLike[str],
+    *,
+    sums: Mapping[str, str],
+    options: FetchOptions | None = None,
+    zenodo: ZenodoChecksums | None = None,
 ) -> FetchStats:
-    """Fetch ``fma_metadata/tracks.csv`` out of ``fma_metadata.zip`` into the file ``dest``."""
+    """:func:`fetch_from`, then each member checked against the archive's own checksum
+    list ``sums`` (e.g. FMA's ``checksums`` file).
+
+    A member that disagrees is deleted and fetched once more (a transfer the CRC-32 missed,
+    or a stale file of an earlier run); one that still disagrees is deleted and listed in
+    ``stats.rejected`` with the URL, the expected and the actual digest, so it is never
+    trained on and the manifest's exclusions say why it is missing.
+    """
+    members = list(members)
+    got = fetch_from(archive, members, dest, options=options, zenodo=zenodo)
+    bad = _disagreeing(dest, members, sums)
+    if not bad:
+        return got
+    log.warning(
+        "%s: %d members differ from the archive's checksum list (%s); fetching them once more",
+        archive.location,
+        len(bad),
+        ", ".join(f"{m}: expected {e.expected}, got {e.actual}" for m, e in list(bad.items())[:5]),
+    )
+    for m in bad:
+        _member_path(dest, m).unlink(missing_ok=True)
+    again = fetch_from(archive, list(bad), dest, options=options, zenodo=zenodo)
+    got.add(bytes_fetched=again.bytes_fetched, requests=again.requests)
+    got.mode = archive.mode
+    for m, exc in _disagreeing(dest, list(bad), sums).items():
+        _member_path(dest, m).unlink(missing_ok=True)
+        reason = (
+            f"checksum: the archive's checksum list says {exc.expected}, its bytes (fetched "
+            f"twice from {archive.location}) give {exc.actual}"
+        )
+        log.warning("%s: %s; left out", m, reason)
+        got.rejected[m] = reason
+    got.written = [m for m in got.written if m not in got.rejected]
+    got.skipped = [m for m in got.skipped if m not in got.rejected]
+    return got
+
+
+def fetch_member_file(
+    ref: ArchiveRef,
+    member: str,
+    dest: str | os.PathLike[str],
+    options: FetchOptions | None = None,
+    zenodo: ZenodoChecksums | None = None,
+) -> FetchStats:
+    """One member of an archive (matched like :func:`match_members`) into the file ``dest``:
+    e.g. a dataset's metadata table."""
     options = options or FetchOptions()
     dest = Path(dest)
-    archive = open_archive(ref, options)
-    member = match_members(archive.index.names(), [FMA_TRACKS_MEMBER])[FMA_TRACKS_MEMBER]
+    archive = open_archive(ref, options, zenodo)
+    name = match_members(archive.index.names(), [member])[member]
     dest.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".tracks.", dir=dest.parent) as tmp:
-        stats = fetch_from(archive, [member], tmp, options=options)
-        os.replace(Path(tmp, *PurePosixPath(member).parts), dest)
+    with tempfile.TemporaryDirectory(prefix=f".{dest.name}.", dir=dest.parent) as tmp:
+        stats = fetch_from(archive, [name], tmp, options=options, zenodo=zenodo)
+        os.replace(_member_path(tmp, name), dest)
     return stats
 
 
-def fma_selection(tracks_csv: str | os.PathLike[str], *, subset: str, take: int | None, seed: int):
-    """The FMA tracks to fetch: ``take`` of ``subset`` (seeded, stratified by genre), or
-    all of it when ``take`` is ``None`` or larger than the subset."""
-    if subset not in FMA_SUBSETS:
-        raise ValueError(f"config subset: {subset!r} is not one of {FMA_SUBSETS}")
-    tracks = read_fma_tracks(tracks_csv)
-    allowed = FMA_SUBSETS[: FMA_SUBSETS.index(subset) + 1]
-    available = int((tracks.subset.isin(allowed) & tracks.genre_top.notna()).sum())
-    n = available if take is None else min(take, available)
-    return select_fma(tracks, subset, n, seed)
+def match_members(available: Iterable[str], wanted: Iterable[str]) -> dict[str, str]:
+    """Map wanted member names to an archive's names: exact match first, else the unique
+    member with the same base name (archives sometimes nest files in a folder).
+
+    Raises ``KeyError`` naming what is missing or ambiguous.
+    """
+    wanted = list(wanted)
+    out = match_available(wanted, available)
+    problems = []
+    by_base = _by_base(available)
+    for w in wanted:
+        if w not in out:
+            hits = by_base.get(PurePosixPath(w).name, [])
+            problems.append(f"{w} ({'missing' if not hits else f'{len(hits)} candidates'})")
+    if problems:
+        more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+        raise KeyError(f"archive members not found: {', '.join(problems[:5])}{more}")
+    return out
 
 
-def _match_available(wanted: Iterable[str], names: Iterable[str]) -> dict[str, str]:
-    """Like :func:`synthdetect.data.sources.match_members` (exact name, else the unique member
-    with that base name), but names the archive lacks are left out instead of raising."""
-    names = [n for n in names if not n.endswith("/")]
-    exact = set(names)
+def _by_base(names: Iterable[str]) -> dict[str, list[str]]:
     by_base: dict[str, list[str]] = {}
     for n in names:
-        by_base.setdefault(PurePosixPath(n).name, []).append(n)
+        if not n.endswith("/"):
+            by_base.setdefault(PurePosixPath(n).name, []).append(n)
+    return by_base
+
+
+def match_available(wanted: Iterable[str], names: Iterable[str]) -> dict[str, str]:
+    """Like :func:`match_members`, but names the archive lacks are left out instead of
+    raising."""
+    names = [n for n in names if not n.endswith("/")]
+    exact = set(names)
+    by_base = _by_base(names)
     out = {}
     for w in wanted:
         if w in exact:
@@ -418,257 +464,161 @@ def _match_available(wanted: Iterable[str], names: Iterable[str]) -> dict[str, s
     return out
 
 
-def _check_sha1s(dest: Path, members: Iterable[str], sums: Mapping[str, str]) -> None:
-    """Compare fetched clips with the archive's published sha1 list; a difference is logged,
-    not fatal (the CRC-32 already proved the bytes are the archive's, and the manifest's
-    probe judges the audio)."""
-    bad = []
-    for m in members:
-        if m in sums:
-            try:
-                verify(Path(dest, *PurePosixPath(m).parts), sums[m])
-            except ChecksumError as exc:
-                bad.append(f"{m} ({exc.actual})")
-    if bad:
-        log.warning(
-            "%d clips differ from the archive's sha1 list: %s", len(bad), ", ".join(bad[:10])
-        )
+# --------------------------------------------------------------------------- the base kind
 
 
-def fetch_fma_audio(
-    refs: Sequence[ArchiveRef],
-    tracks_csv: str | os.PathLike[str],
-    dest: str | os.PathLike[str],
-    *,
-    subset: str = "small",
-    take: int | None,
-    seed: int,
-    options: FetchOptions | None = None,
-) -> list[FetchStats]:
-    """Fetch the FMA clips :func:`fma_selection` picks into ``dest``.
+class ArchiveKind(SourceKind):
+    """The shared base of the archive datasets (one subclass per dataset module).
 
-    Every clip's size and CRC-32 are checked while it streams in; the archive's own
-    ``fma_<subset>/checksums`` (sha1 per clip) is fetched too when it has one, and a clip
-    that differs from it is logged. A selected clip missing
-    from every archive is logged and left out (the spares stand in); none found at all is
-    an error naming the archives.
+    A subclass sets ``name``, ``track_pattern`` (a regex whose first group is the track id
+    in a member's path), ``fetch_runtime`` (minutes a cluster gives its fetch job), and
+    implements :meth:`fetch`; it may add to :meth:`plan` what decides its selection, name
+    more archives in :meth:`archives` and ask for more job inputs in :meth:`fetch_inputs`.
     """
-    options = options or FetchOptions()
-    chosen = fma_selection(tracks_csv, subset=subset, take=take, seed=seed)
-    wanted = [fma_member(t, subset) for t in chosen.track_id]
-    log.info(
-        "FMA %s: %d clips selected (seed %d) over %d genres",
-        subset,
-        len(wanted),
-        seed,
-        chosen.genre_top.nunique(),
-    )
-    out, found = [], set()
-    for ref in refs:
-        archive = open_archive(ref, options)
-        names = archive.index.names()
-        mapping = _match_available([w for w in wanted if w not in found], names)
-        if not mapping:
-            continue
-        sums_name = f"fma_{subset}/checksums"
-        sums, first = {}, None
-        if sums_name in archive.index:
-            first = fetch_from(archive, [sums_name], dest, options=options)
-            text = Path(dest, *PurePosixPath(sums_name).parts).read_text(encoding="utf-8")
-            sums = parse_sha1sums(text, prefix=f"fma_{subset}/")
-        got = fetch_from(archive, mapping.values(), dest, options=options)
-        if first is not None:
-            got.add(bytes_fetched=first.bytes_fetched, requests=first.requests)
-        _check_sha1s(dest, got.written, sums)
-        out.append(got)
-        found.update(mapping)
-    missing = [w for w in wanted if w not in found]
-    if len(missing) == len(wanted) and wanted:
-        where = ", ".join(r.where for r in refs)
-        raise KeyError(
-            f"none of the {len(wanted)} selected FMA clips (e.g. {wanted[0]}) is in {where}; "
-            f"does the archive hold subset {subset!r}?"
-        )
-    for m in missing:
-        log.warning("FMA clip %s is not in the archive; left out (a spare replaces it)", m)
-    return out
 
+    track_pattern: ClassVar[str] = ""
+    fetch_runtime: ClassVar[int] = 360
 
-# --------------------------------------------------------------------------- AAM
+    # ------------------------------------------------------------- config and planning
 
+    def archives(self, name: str, spec: Mapping) -> list[tuple[str, Mapping]]:
+        """``(config key, mapping)`` of every archive the source names (for checks)."""
+        return [(f"archives[{i}]", a) for i, a in enumerate(spec.get("archives") or [])]
 
-def fetch_aam_audio(
-    refs: Sequence[ArchiveRef],
-    dest: str | os.PathLike[str],
-    *,
-    source: str,
-    take: int | None,
-    seed: int,
-    options: FetchOptions | None = None,
-    zenodo: ZenodoChecksums | None = None,
-) -> list[FetchStats]:
-    """Fetch AAM mix files into ``dest``: all of them, or -- when ``take`` is smaller than
-    what the archives hold -- the first ``take`` in the manifest's rank order
-    (``track_key(seed, source, track)``), so the manifest's spares are on disk."""
-    options = options or FetchOptions()
-    opened = [open_archive(ref, options, zenodo) for ref in refs]
-    where: dict[str, tuple[int, str]] = {}
-    for i, archive in enumerate(opened):
-        for name in archive.index.names():
-            tid = aam_track_id(name)
-            if tid is None:
-                continue
-            if tid in where:
-                log.warning("AAM song %s is in two archives; using %s", tid, where[tid][1])
-                continue
-            where[tid] = (i, name)
-    if not where:
-        raise KeyError(f"no AAM mix files (NNNN_mix.flac) in {', '.join(r.where for r in refs)}")
-    tracks = sorted(where)
-    if take is not None and take < len(tracks):
-        tracks = sorted(tracks, key=lambda t: (track_key(seed, source, t), t))[:take]
-    log.info("AAM: fetching %d of %d mixes", len(tracks), len(where))
-    out = []
-    for i, archive in enumerate(opened):
-        names = [where[t][1] for t in tracks if where[t][0] == i]
-        if names:
-            out.append(fetch_from(archive, names, dest, options=options, zenodo=zenodo))
-    return out
-
-
-# --------------------------------------------------------------------------- planning
-
-ARCHIVE_KINDS = ("fma", "aam")
-
-
-def archive_plan(source: str, spec: Mapping, seed: int) -> dict:
-    """Everything that decides what a source's ``fetch_audio`` job writes (its params).
-
-    Pure config arithmetic -- no network -- so the workflow can plan offline. ``take`` is
-    ``n + spares``, or ``None`` (every track) when either is null; the seed only matters
-    when not everything is taken, and the source's name only for AAM, whose subset
-    follows the manifest's rank order ``track_key(seed, source, track)``.
-    """
-    n, spares = spec.get("n"), spec.get("spares")
-    take = None if n is None or spares is None else n + spares
-    kind = spec["kind"]
-    record = spec.get("zenodo_record")
-    return {
-        "kind": kind,
-        "archives": [dict(a) for a in spec["archives"]],
-        "selective": bool(spec.get("selective", True)),
-        "take": take,
-        "seed": None if take is None else seed,
-        "subset": spec.get("subset", "small") if kind == "fma" else None,
-        "source": source if kind == "aam" and take is not None else None,
-        "zenodo": (
-            {"record": record, "api": spec.get("zenodo_api", ZENODO_API)}
-            if kind == "aam" and record is not None
-            else None
-        ),
-    }
-
-
-def selection_key(plan: Mapping) -> str:
-    """The audio folder's name suffix: ``small-seed0-n3032``, ``seed0-n40`` or ``all``."""
-    key = "all" if plan["take"] is None else f"seed{plan['seed']}-n{plan['take']}"
-    return f"{plan['subset']}-{key}" if plan["subset"] else key
-
-
-def audio_folder(resources: str, source: str, spec: Mapping, seed: int) -> str:
-    """Where a source's fetched audio goes: ``<resources>/<source>/audio-<selection>``."""
-    return f"{resources}/{source}/audio-{selection_key(archive_plan(source, spec, seed))}"
-
-
-def archive_inputs(resources: str, seed: int, source: str, spec: Mapping) -> dict[str, str]:
-    """Named inputs of the workflow's ``candidates`` rule for an FMA or AAM source."""
-    if spec["kind"] not in ARCHIVE_KINDS:
-        raise ValueError(f"config sources.{source}.kind: {spec['kind']!r} has no archives")
-    return {"audio": audio_folder(resources, source, spec, seed)}
-
-
-def folder_plan(source: str, spec: Mapping, seed: int, selection: str) -> dict:
-    """:func:`archive_plan`, after checking that ``audio-<selection>`` is this config's
-    folder for the source (another name would be filled with the wrong selection)."""
-    plan = archive_plan(source, spec, seed)
-    if selection != selection_key(plan):
-        raise ValueError(
-            f"audio-{selection} is not source {source!r}'s audio folder in this config "
-            f"(that is audio-{selection_key(plan)})"
-        )
-    return plan
-
-
-def check_archive_sources(sources: Mapping[str, Mapping]) -> None:
-    """Startup checks the schema cannot make, naming the key: an archive given only by
-    ``path`` must exist (there is no URL to download it from)."""
-    for source, spec in sources.items():
-        if spec["kind"] not in ARCHIVE_KINDS:
-            continue
-        named = [(f"archives[{i}]", a) for i, a in enumerate(spec.get("archives") or [])]
-        if spec["kind"] == "fma" and spec.get("metadata"):
-            named.append(("metadata", spec["metadata"]))
-        for key, archive in named:
-            where = f"sources.{source}.{key}"
+    def check(self, name: str, spec: Mapping) -> None:
+        """Startup checks the schema cannot make, naming the key: every archive parses, and
+        one given only by ``path`` exists (there is no URL to download it from)."""
+        super().check(name, spec)
+        for key, archive in self.archives(name, spec):
+            where = f"sources.{name}.{key}"
             ref = archive_ref(archive, where)
             if ref.path and not ref.url and not Path(ref.path).is_file():
                 raise ValueError(
                     f"config {where}.path: {ref.path} does not exist and there is no "
                     f"'url' to download it from"
                 )
+        if spec.get("zenodo_record") is not None and not spec.get("zenodo_api"):
+            raise ValueError(f"config sources.{name}.zenodo_api: needed with zenodo_record")
 
+    def plan(self, name: str, spec: Mapping, seed: int) -> dict:
+        """Everything that decides what a source's ``fetch_audio`` job writes (its params).
 
-# --------------------------------------------------------------------------- entry point
+        Pure config arithmetic -- no network -- so the workflow can plan offline. ``take``
+        is ``n + spares``, or ``None`` (every track) when either is null; the seed only
+        matters when not everything is taken. ``subset`` and ``source`` are set by kinds
+        whose selection depends on them; ``zenodo`` names the record whose API gives the
+        archives' checksums.
+        """
+        n, spares = spec.get("n"), spec.get("spares")
+        take = None if n is None or spares is None else n + spares
+        record = spec.get("zenodo_record")
+        return {
+            "kind": self.name,
+            "archives": [dict(a) for a in spec["archives"]],
+            "selective": bool(spec.get("selective", True)),
+            "take": take,
+            "seed": None if take is None else seed,
+            "subset": None,
+            "source": None,
+            "zenodo": (
+                {"record": record, "api": spec.get("zenodo_api")} if record is not None else None
+            ),
+        }
 
+    @staticmethod
+    def selection_key(plan: Mapping) -> str:
+        """The audio folder's name suffix: ``small-seed0-n3032``, ``seed0-n40`` or ``all``."""
+        key = "all" if plan["take"] is None else f"seed{plan['seed']}-n{plan['take']}"
+        return f"{plan['subset']}-{key}" if plan["subset"] else key
 
-def fetch_audio(
-    kind: str,
-    archives: Sequence[Mapping],
-    dest: str | os.PathLike[str],
-    *,
-    source: str,
-    take: int | None,
-    seed: int | None,
-    selective: bool = True,
-    download_dir: str | os.PathLike[str] = "resources/archives",
-    tracks_csv: str | os.PathLike[str] | None = None,
-    subset: str = "small",
-    zenodo: Mapping | None = None,
-    progress: bool = True,
-    workers: int = 4,
-) -> list[FetchStats]:
-    """What the workflow's ``fetch_audio`` rule runs: a source's audio into the folder ``dest``.
+    def audio_folder(self, resources: str, name: str, spec: Mapping, seed: int) -> str:
+        """Where a source's fetched audio goes: ``<resources>/<source>/audio-<selection>``."""
+        return f"{resources}/{name}/audio-{self.selection_key(self.plan(name, spec, seed))}"
 
-    ``archives`` are config mappings (``url``/``path``/``checksum``/``name``); ``zenodo`` is
-    ``{"record": id, "api": url}`` or ``None``. Members are fetched into a staging folder
-    next to ``dest`` (``.<name>.partial``) that is renamed to ``dest`` when everything is
-    there; after a failure it is kept, and the next run fetches only what it lacks.
-    """
-    options = FetchOptions(
-        selective=selective, download_dir=Path(download_dir), progress=progress, workers=workers
-    )
-    refs = [archive_ref(a, f"sources.{source}.archives[{i}]") for i, a in enumerate(archives)]
-    dest = Path(dest)
-    staging = dest.with_name(f".{dest.name}.partial")
-    staging.mkdir(parents=True, exist_ok=True)
-    if kind == "fma":
-        if tracks_csv is None:
-            raise ValueError("an FMA source needs its tracks.csv")
-        stats = fetch_fma_audio(
-            refs, tracks_csv, staging, subset=subset, take=take, seed=seed or 0, options=options
+    def folder_plan(self, name: str, spec: Mapping, seed: int, selection: str) -> dict:
+        """:meth:`plan`, after checking that ``audio-<selection>`` is this config's folder
+        for the source (another name would be filled with the wrong selection)."""
+        plan = self.plan(name, spec, seed)
+        if selection != self.selection_key(plan):
+            raise ValueError(
+                f"audio-{selection} is not source {name!r}'s audio folder in this config "
+                f"(that is audio-{self.selection_key(plan)})"
+            )
+        return plan
+
+    def candidate_inputs(self, name, spec, paths):
+        return {"audio": self.audio_folder(paths.resources, name, spec, paths.seed)}
+
+    def recipe(self, name, spec):
+        return {"builder": "archive", "label": spec["label"], "track": self.track_pattern}
+
+    def fetch_inputs(self, name: str, spec: Mapping, paths) -> dict[str, str]:
+        """Files the ``fetch_audio`` job needs besides the archives (FMA: ``tracks.csv``)."""
+        return {}
+
+    # ------------------------------------------------------------- fetching
+
+    def fetch(
+        self,
+        plan: Mapping,
+        refs: Sequence[ArchiveRef],
+        dest: Path,
+        *,
+        source: str,
+        inputs: Mapping[str, str],
+        options: FetchOptions,
+        zenodo: ZenodoChecksums,
+    ) -> list[FetchStats]:
+        """Fetch the members ``plan`` selects into ``dest`` (a staging folder)."""
+        raise NotImplementedError
+
+    def fetch_audio(
+        self,
+        plan: Mapping,
+        dest: str | os.PathLike[str],
+        *,
+        source: str,
+        inputs: Mapping[str, str] | None = None,
+        download_dir: str | os.PathLike[str] = "resources/archives",
+        progress: bool = True,
+        workers: int = 4,
+        retry_budget_s: float = RETRY_BUDGET_S,
+    ) -> list[FetchStats]:
+        """What the workflow's ``fetch_audio`` rule runs: a source's audio into the folder
+        ``dest``, as :meth:`plan` decided.
+
+        Members are fetched into a staging folder next to ``dest`` (``.<name>.partial``)
+        that is renamed to ``dest`` when everything is there; after a failure it is kept,
+        and the next run fetches only what it lacks. Members left out on purpose are listed
+        in the folder's ``rejected.tsv`` with their reason.
+        """
+        options = FetchOptions(
+            selective=plan["selective"],
+            download_dir=Path(download_dir),
+            progress=progress,
+            workers=workers,
+            retry_budget_s=retry_budget_s,
         )
-    elif kind == "aam":
-        checks = ZenodoChecksums(zenodo["record"], zenodo["api"]) if zenodo else None
-        stats = fetch_aam_audio(
-            refs, staging, source=source, take=take, seed=seed or 0, options=options, zenodo=checks
+        refs = [
+            archive_ref(a, f"sources.{source}.archives[{i}]")
+            for i, a in enumerate(plan["archives"])
+        ]
+        z = plan.get("zenodo")
+        zenodo = ZenodoChecksums(
+            z["record"] if z else None, z["api"] if z else "", budget_s=retry_budget_s
         )
-    else:
-        raise ValueError(f"sources.{source}.kind: no archive fetch for kind {kind!r}")
-    if dest.is_symlink() or dest.is_file():
-        dest.unlink()
-    elif dest.is_dir() and not any(dest.iterdir()):
-        dest.rmdir()
-    elif dest.exists():
-        shutil.rmtree(dest)
-    os.replace(staging, dest)
-    return stats
+        dest = Path(dest)
+        staging = dest.with_name(f".{dest.name}.partial")
+        staging.mkdir(parents=True, exist_ok=True)
+        stats = self.fetch(
+            plan, refs, staging, source=source, inputs=inputs or {}, options=options, zenodo=zenodo
+        )
+        write_rejected(staging, {m: why for s in stats for m, why in s.rejected.items()})
+        if dest.is_symlink() or dest.is_file():
+            dest.unlink()
+        elif dest.is_dir() and not any(dest.iterdir()):
+            dest.rmdir()
+        elif dest.exists():
+            shutil.rmtree(dest)
+        os.replace(staging, dest)
+        return stats

@@ -1,13 +1,20 @@
 """Candidate tracks of a source, before probing and sampling.
 
-Each function returns the columns of :data:`CANDIDATE_COLUMNS`.
+Each builder returns the columns of :data:`CANDIDATE_COLUMNS`. The workflow's
+``candidates`` job runs :func:`build` on a *recipe* -- a small dict a source kind makes from
+its config (``SourceKind.recipe``) -- so the job's code fingerprint covers this module only,
+not the download code of every kind, and a kind's own choices (its track-id pattern) are
+the job's params.
+
+This module is light on purpose (no network code): the corpora import the audio suffixes.
 """
 
 from __future__ import annotations
 
+import csv
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pandas as pd
@@ -15,9 +22,30 @@ import soundfile as sf
 
 #: Candidate tables (one per source) carry these columns; ``duration_s`` may be NaN.
 CANDIDATE_COLUMNS = ["source", "track", "recording", "label", "path", "duration_s"]
-AUDIO_SUFFIXES = {".mp3", ".flac", ".ogg", ".opus", ".wav", ".aif", ".aiff"}
-_FMA_CLIP = re.compile(r"^(\d{6})\.mp3$")
-_AAM_MIX = re.compile(r"(?:^|/)(\d{4})_mix\.flac$")
+#: File endings taken as audio wherever a folder is searched: folder sources, the demo
+#: corpus's human recordings, the command line. A fixed list (not whatever the installed
+#: libsndfile reads), so a folder gives the same candidates on every machine.
+AUDIO_SUFFIXES = frozenset(
+    {
+        ".aif",
+        ".aifc",
+        ".aiff",
+        ".au",
+        ".caf",
+        ".flac",
+        ".mp3",
+        ".oga",
+        ".ogg",
+        ".opus",
+        ".rf64",
+        ".snd",
+        ".w64",
+        ".wav",
+    }
+)
+#: Written into an archive source's audio folder by its fetch: members it left out on
+#: purpose (``member<TAB>reason``), which reach the manifest's exclusions with that reason.
+REJECTED = "rejected.tsv"
 
 
 def safe_id(text: str) -> str:
@@ -90,60 +118,110 @@ def index_candidates(
     ).reset_index(drop=True)
 
 
-def aam_track_id(member: str) -> str | None:
-    """An AAM mix's song id: ``'0007_mix.flac'`` (possibly in a folder) -> ``'0007'``;
-    ``None`` for any other file."""
-    m = _AAM_MIX.search(member)
-    return m.group(1) if m else None
+def read_rejected(folder: str | os.PathLike) -> dict[str, str]:
+    """``{member: reason}`` from a fetched folder's :data:`REJECTED` list (empty if none)."""
+    path = Path(folder) / REJECTED
+    if not path.is_file():
+        return {}
+    with open(path, newline="", encoding="utf-8") as f:
+        return {row["member"]: row["reason"] for row in csv.DictReader(f, delimiter="\t")}
 
 
-def _track_id(kind: str, rel: str) -> str | None:
-    if kind == "fma":
-        m = _FMA_CLIP.match(Path(rel).name)
-        return m.group(1) if m else None
-    if kind == "aam":
-        return aam_track_id(rel)
-    raise ValueError(f"no archive layout for source kind {kind!r} (use 'fma' or 'aam')")
+def write_rejected(folder: str | os.PathLike, rejected: Mapping[str, str]) -> None:
+    """Write (or, with nothing rejected, remove) a folder's :data:`REJECTED` list."""
+    path = Path(folder) / REJECTED
+    if not rejected:
+        path.unlink(missing_ok=True)
+        return
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        out = csv.writer(f, delimiter="\t", lineterminator="\n")
+        out.writerow(["member", "reason"])
+        for member in sorted(rejected):
+            out.writerow([member, " ".join(rejected[member].split())])
 
 
-def archive_candidates(name: str, spec: Mapping, inputs: Mapping[str, str]) -> pd.DataFrame:
-    """Candidates of an FMA or AAM source: the clips its download rule fetched.
+def archive_candidates(
+    name: str, root: str | os.PathLike, label: str, track_pattern: str
+) -> pd.DataFrame:
+    """Candidates of an archive source: the clips its download rule fetched into ``root``.
 
-    ``inputs["audio"]`` is the folder the ``fetch_audio`` rule filled (FMA:
-    ``fma_small/NNN/NNNNNN.mp3``, AAM: ``NNNN_mix.flac``); it may hold symbolic links
-    into Snakemake's output cache, which are followed. The track id is FMA's 6-digit
-    track id or AAM's 4-digit song id, the recording is the track itself. Paths stay
-    as given, like :func:`folder_candidates`' (relative to the working directory, inside
-    the resources folder even when that holds cache links). A file whose
+    ``track_pattern`` (the kind's) finds the track id in a file's path relative to
+    ``root`` (its first group); other files are not candidates. ``root`` may hold symbolic
+    links into Snakemake's output cache, which are followed. The recording is the track
+    itself. Paths stay as given, like :func:`folder_candidates`' (relative to the working
+    directory, inside the resources folder even when that holds cache links). A file whose
     header cannot be read gets a NaN duration and is excluded with its reason when the
     manifest probes it (FMA's known empty and silent clips end up there).
+
+    Members the fetch left out (:data:`REJECTED`) are listed too, with their reason in the
+    ``rejected`` column, so the manifest records why they are missing; every other row has
+    ``None`` there.
     """
-    kind = spec["kind"]
-    root = Path(inputs["audio"])
+    root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"source {name!r}: audio folder {root} does not exist")
+    pattern = re.compile(track_pattern)
     found: dict[str, Path] = {}
     for folder, _, files in os.walk(root, followlinks=True):
         for f in files:
             path = Path(folder, f)
             if path.suffix.lower() not in AUDIO_SUFFIXES:
                 continue
-            track = _track_id(kind, path.relative_to(root).as_posix())
-            if track is None or track in found:
+            m = pattern.search(path.relative_to(root).as_posix())
+            if m is None or m.group(1) in found:
                 continue
-            found[track] = path
+            found[m.group(1)] = path
+    rejected: dict[str, tuple[Path, str]] = {}
+    for member, reason in read_rejected(root).items():
+        m = pattern.search(member)
+        if m is not None and m.group(1) not in found:
+            rejected[m.group(1)] = (root / member, reason)
     rows = []
-    for track in sorted(found):
-        path = found[track]
-        duration = header_duration(path)
+    for track in sorted([*found, *rejected]):
+        if track in found:
+            path, duration, why = found[track], header_duration(found[track]), None
+        else:
+            (path, why), duration = rejected[track], float("nan")
         rows.append(
             {
                 "source": name,
                 "track": track,
                 "recording": track,
-                "label": spec["label"],
+                "label": label,
                 "path": path.as_posix(),
                 "duration_s": duration,
+                "rejected": why,
             }
         )
-    return pd.DataFrame(rows, columns=CANDIDATE_COLUMNS)
+    return pd.DataFrame(rows, columns=[*CANDIDATE_COLUMNS, "rejected"])
+
+
+def _index(name: str, recipe: Mapping, inputs: Mapping[str, str]) -> pd.DataFrame:
+    return index_candidates(name, inputs["index"], recipe["label"])
+
+
+def _files(name: str, recipe: Mapping, inputs: Mapping[str, str]) -> pd.DataFrame:
+    return folder_candidates(name, recipe["path"], recipe["label"], recipe["glob"])
+
+
+def _archive(name: str, recipe: Mapping, inputs: Mapping[str, str]) -> pd.DataFrame:
+    return archive_candidates(name, inputs["audio"], recipe["label"], recipe["track"])
+
+
+BUILDERS: dict[str, Callable[[str, Mapping, Mapping[str, str]], pd.DataFrame]] = {
+    "index": _index,
+    "files": _files,
+    "archive": _archive,
+}
+
+
+def build(name: str, recipe: Mapping, inputs: Mapping[str, str]) -> pd.DataFrame:
+    """The candidate table of source ``name`` from its kind's recipe and the job's inputs."""
+    try:
+        builder = BUILDERS[recipe["builder"]]
+    except KeyError:
+        raise ValueError(
+            f"source {name!r}: unknown candidate builder {recipe.get('builder')!r} "
+            f"(one of {', '.join(BUILDERS)})"
+        ) from None
+    return builder(name, recipe, inputs)

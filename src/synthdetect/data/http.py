@@ -6,13 +6,19 @@ with exponential backoff, verifies the checksum and only then renames the file t
 A file that fails its checksum is deleted and reported with the URL, the expected and the
 actual digest.
 
-The small HTTP helpers here (``open_url``, ``open_range``, ``probe``, ``with_retries``) are
-shared by :mod:`synthdetect.data.zipfetch` and :mod:`synthdetect.data.sources`.
+Rate limits: Zenodo answers bursts with 429 and ``Retry-After`` (its window is a minute), so
+a 429 or 503 that names a wait is waited out as asked -- without using up a retry -- as long
+as the total waiting of one request stays within a retry budget (:data:`RETRY_BUDGET_S`).
+
+The small HTTP helpers here (``open_url``, ``open_range``, ``probe``, ``with_retries``,
+:class:`Retrier`) are shared by :mod:`synthdetect.data.zipfetch` and
+:mod:`synthdetect.data.zenodo`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import email.utils
 import hashlib
 import http.client
 import logging
@@ -21,12 +27,13 @@ import re
 import socket
 import ssl
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
+from time import sleep
 from typing import TypeVar
 
 from tqdm import tqdm
@@ -35,14 +42,17 @@ __all__ = [
     "ChecksumError",
     "DownloadError",
     "HTTPStatusError",
+    "RETRY_BUDGET_S",
     "RangeNotSupportedError",
     "RemoteInfo",
+    "Retrier",
     "download",
     "file_digest",
     "open_range",
     "open_url",
     "parse_checksum",
     "probe",
+    "retry_after_s",
     "supports_ranges",
     "verify",
     "with_retries",
@@ -57,7 +67,15 @@ PATH_HINT = (
 )
 _HEX_BY_LENGTH = {32: "md5", 40: "sha1", 64: "sha256", 128: "sha512"}
 _RETRY_STATUS = {408, 425, 429}
+# "not implemented" / "version not supported" will not change on a retry
+_PERMANENT_5XX = {501, 505}
+_RATE_LIMITED = {429, 503}
+# Statuses with which a server refuses a Range request it cannot serve (instead of 200).
+RANGE_REFUSED = {416, 501}
 MAX_BACKOFF_S = 60.0
+#: Seconds one request may spend waiting between attempts. Zenodo's guest limits are per
+#: minute (60 requests) and per hour; a 429's Retry-After lasts up to the minute's end.
+RETRY_BUDGET_S = 300.0
 
 T = TypeVar("T")
 
@@ -93,7 +111,8 @@ class ChecksumError(DownloadError):
 
 
 class RangeNotSupportedError(DownloadError):
-    """The server ignored a ``Range`` request (answered 200 with the whole file)."""
+    """The server ignored a ``Range`` request (answered 200 with the whole file) or refused
+    it (416, 501)."""
 
 
 class _Transient(Exception):
@@ -158,7 +177,7 @@ def _http_error(url: str, exc: urllib.error.HTTPError, hint: str | None) -> HTTP
 def is_transient(exc: BaseException) -> bool:
     """True for failures a retry may fix: connection errors, timeouts, 5xx, short bodies."""
     if isinstance(exc, urllib.error.HTTPError):
-        return exc.code >= 500 or exc.code in _RETRY_STATUS
+        return (exc.code >= 500 and exc.code not in _PERMANENT_5XX) or exc.code in _RETRY_STATUS
     if isinstance(exc, urllib.error.URLError):
         # a bad certificate or an unsupported URL scheme will not fix itself
         return not isinstance(exc.reason, (ssl.SSLCertVerificationError, str))
@@ -187,21 +206,117 @@ def _backoff(attempt: int, backoff_s: float) -> float:
     return min(MAX_BACKOFF_S, backoff_s * (2 ** max(0, attempt - 1)))
 
 
+def retry_after_s(exc: BaseException) -> float | None:
+    """The wait a 429 or 503 answer asks for in ``Retry-After`` (seconds or an HTTP-date);
+    ``None`` for other failures or without a usable header."""
+    if not isinstance(exc, urllib.error.HTTPError) or exc.code not in _RATE_LIMITED:
+        return None
+    value = (exc.headers.get("Retry-After") if exc.headers else None) or ""
+    value = value.strip()
+    if not value:
+        return None
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+class Retrier:
+    """The waits between the attempts of one request.
+
+    A failure that names its wait (429/503 with ``Retry-After``) is waited out as asked and
+    does not use up a retry; any other transient failure uses one and waits
+    ``backoff_s * 2**k`` (at most a minute). All waits together stay within ``budget_s``:
+    a ``Retry-After`` beyond what is left of it fails at once, naming the URL and the wait.
+    :meth:`progressed` starts a fresh streak (an attempt that moved the transfer forward).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        retries: int,
+        backoff_s: float,
+        budget_s: float = RETRY_BUDGET_S,
+        what: str = "GET",
+    ):
+        self.url = url
+        self.retries = retries
+        self.backoff_s = backoff_s
+        self.budget_s = budget_s
+        self.what = what
+        self.attempt = 0
+        self.waited = 0.0
+
+    def progressed(self) -> None:
+        self.attempt = 0
+        self.waited = 0.0
+
+    def wait(self, exc: BaseException, detail: str = "") -> bool:
+        """Sleep before the next attempt after ``exc``; ``False`` when out of retries (the
+        caller raises its own error)."""
+        asked = retry_after_s(exc)
+        if asked is not None:
+            if self.waited + asked > self.budget_s:
+                raise DownloadError(
+                    f"{self.what} {self.url}: {_describe(exc)} asks to wait {asked:.0f} s "
+                    f"(Retry-After), more than is left of the {self.budget_s:.0f} s retry "
+                    f"budget ({self.waited:.0f} s waited); try again later or raise the "
+                    f"source's retry_budget_s",
+                    url=self.url,
+                ) from exc
+            log.warning(
+                "%s %s: %s%s; waiting %.1f s as Retry-After asks (%.0f of %.0f s budget used)",
+                self.what,
+                self.url,
+                _describe(exc),
+                detail,
+                asked,
+                self.waited,
+                self.budget_s,
+            )
+            pause = asked
+        else:
+            self.attempt += 1
+            pause = _backoff(self.attempt, self.backoff_s)
+            if self.attempt > self.retries or self.waited + pause > self.budget_s:
+                return False
+            log.warning(
+                "%s %s: %s%s; retry %d/%d in %.1f s",
+                self.what,
+                self.url,
+                _describe(exc),
+                detail,
+                self.attempt,
+                self.retries,
+                pause,
+            )
+        sleep(pause)
+        self.waited += pause
+        return True
+
+
 def with_retries(
     fn: Callable[[], T],
     *,
     url: str,
     retries: int = 5,
     backoff_s: float = 1.0,
+    budget_s: float = RETRY_BUDGET_S,
     hint: str | None = None,
     what: str = "GET",
 ) -> T:
-    """Call ``fn`` until it succeeds, retrying transient failures with exponential backoff.
+    """Call ``fn`` until it succeeds, retrying transient failures (see :class:`Retrier`).
 
     Non-transient HTTP errors become :class:`HTTPStatusError`; running out of retries raises
     :class:`DownloadError` naming the URL and the last failure.
     """
-    attempt = 0
+    retrier = Retrier(url, retries=retries, backoff_s=backoff_s, budget_s=budget_s, what=what)
     while True:
         try:
             return fn()
@@ -213,16 +328,11 @@ def with_retries(
             if not is_transient(exc):
                 raise
             last = exc
-        attempt += 1
-        if attempt > retries:
+        if not retrier.wait(last):
             raise DownloadError(
-                f"{what} {url} failed after {retries + 1} attempts: {_describe(last)}", url=url
+                f"{what} {url} failed after {retrier.attempt} attempts: {_describe(last)}",
+                url=url,
             ) from last
-        wait = _backoff(attempt, backoff_s)
-        log.warning(
-            "%s %s: %s; retry %d/%d in %.1f s", what, url, _describe(last), attempt, retries, wait
-        )
-        time.sleep(wait)
 
 
 def open_url(
@@ -253,11 +363,19 @@ def open_range(
     """Open ``bytes=start-end`` (``end`` inclusive; ``start < 0`` asks for the last ``-start``
     bytes). Yields ``(response, first, last, total)`` from the server's ``Content-Range``.
 
-    Raises :class:`RangeNotSupportedError` when the server answers 200 (whole file).
+    Raises :class:`RangeNotSupportedError` when the server answers 200 (whole file) or
+    refuses the range (416, 501).
     """
     tail = "" if end is None else str(end)
     spec = f"bytes={start}" if start < 0 else f"bytes={start}-{tail}"
-    resp = open_url(url, headers={"Range": spec}, timeout_s=timeout_s)
+    try:
+        resp = open_url(url, headers={"Range": spec}, timeout_s=timeout_s)
+    except urllib.error.HTTPError as exc:
+        if exc.code in RANGE_REFUSED:
+            raise RangeNotSupportedError(
+                f"{url} refused the Range request {spec} (HTTP {exc.code} {exc.reason})", url=url
+            ) from exc
+        raise
     try:
         if resp.status != 206:
             raise RangeNotSupportedError(
@@ -289,22 +407,43 @@ def probe(
     timeout_s: float = 60,
     retries: int = 5,
     backoff_s: float = 1.0,
+    budget_s: float = RETRY_BUDGET_S,
     hint: str | None = None,
 ) -> RemoteInfo:
-    """Ask for ``bytes=0-0``: a 206 with a ``Content-Range`` means ranges work."""
+    """Ask for ``bytes=0-0``: a 206 with a ``Content-Range`` means ranges work; a 200 or
+    a refusal (416, 501) means they do not. The size comes from ``Content-Range`` (or
+    ``Content-Length`` of a 200); when neither tells, a ``HEAD`` is asked."""
 
     def attempt() -> RemoteInfo:
-        resp = open_url(url, headers={"Range": "bytes=0-0"}, timeout_s=timeout_s)
+        try:
+            resp = open_url(url, headers={"Range": "bytes=0-0"}, timeout_s=timeout_s)
+        except urllib.error.HTTPError as exc:
+            if exc.code not in RANGE_REFUSED:
+                raise
+            return RemoteInfo(url, _head_size(url, timeout_s), False)
         with resp:
             if resp.status == 206:
                 cr = parse_content_range(resp.headers.get("Content-Range"))
                 if cr is not None:
-                    return RemoteInfo(url, cr[2], True)
+                    size = cr[2] if cr[2] is not None else _head_size(url, timeout_s)
+                    return RemoteInfo(url, size, True)
             length = resp.headers.get("Content-Length")
             size = int(length) if length and length.isdigit() and resp.status == 200 else None
             return RemoteInfo(url, size, False)
 
-    return with_retries(attempt, url=url, retries=retries, backoff_s=backoff_s, hint=hint)
+    return with_retries(
+        attempt, url=url, retries=retries, backoff_s=backoff_s, budget_s=budget_s, hint=hint
+    )
+
+
+def _head_size(url: str, timeout_s: float) -> int | None:
+    """``Content-Length`` of a ``HEAD`` (``None`` when the server will not say)."""
+    try:
+        with open_url(url, timeout_s=timeout_s, method="HEAD") as resp:
+            length = resp.headers.get("Content-Length")
+    except (urllib.error.URLError, OSError, http.client.HTTPException):
+        return None
+    return int(length) if length and length.isdigit() else None
 
 
 def supports_ranges(
@@ -399,6 +538,7 @@ def fetch_file(
     progress: bool = True,
     chunk_size: int = 1 << 20,
     hint: str | None = None,
+    budget_s: float = RETRY_BUDGET_S,
 ) -> tuple[Path, int]:
     """Like :func:`download` but also returns the number of bytes transferred."""
     dest = Path(dest)
@@ -416,7 +556,7 @@ def fetch_file(
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
     transferred = 0
-    attempt = 0
+    retrier = Retrier(url, retries=retries, backoff_s=backoff_s, budget_s=budget_s)
     with _progress_bar(None, dest.name, progress) as bar:
         while True:
             before = part.stat().st_size if part.exists() else 0
@@ -436,24 +576,14 @@ def fetch_file(
             after = part.stat().st_size if part.exists() else 0
             transferred += max(0, after - before)
             # A failed attempt that still moved the file forward does not use up a retry.
-            attempt = 1 if after > before else attempt + 1
-            if attempt > retries:
+            if after > before:
+                retrier.progressed()
+            if not retrier.wait(last, f" (have {after} bytes)"):
                 raise DownloadError(
                     f"GET {url} failed after {retries} retries: {_describe(last)}; the partial "
                     f"download is kept in {part} and resumes on the next run",
                     url=url,
                 ) from last
-            wait = _backoff(attempt, backoff_s)
-            log.warning(
-                "GET %s: %s (have %d bytes); retry %d/%d in %.1f s",
-                url,
-                _describe(last),
-                after,
-                attempt,
-                retries,
-                wait,
-            )
-            time.sleep(wait)
     if checksum is not None:
         try:
             verify(part, checksum, url=url)
@@ -477,6 +607,7 @@ def download(
     timeout_s: float = 60,
     progress: bool = True,
     chunk_size: int = 1 << 20,
+    budget_s: float = RETRY_BUDGET_S,
 ) -> Path:
     """Download ``url`` to ``dest`` (resumable, retried, verified, atomic) and return ``dest``.
 
@@ -487,7 +618,8 @@ def download(
       restarts the file cleanly.
     - Connection errors, timeouts, HTTP 5xx/429 and truncated bodies (fewer bytes than
       ``Content-Length``) are retried ``retries`` times with ``backoff_s * 2**k`` seconds
-      between attempts (an attempt that made progress does not count).
+      between attempts (an attempt that made progress does not count); a 429/503 with
+      ``Retry-After`` waits as asked, within ``budget_s`` (:class:`Retrier`).
     - ``checksum`` (``"sha1:..."``, ``"md5:..."``, ``"sha256:..."``) is verified before the
       rename; on mismatch ``dest.part`` is deleted and :class:`ChecksumError` names the URL,
       the expected and the actual digest.
@@ -502,5 +634,6 @@ def download(
         timeout_s=timeout_s,
         progress=progress,
         chunk_size=chunk_size,
+        budget_s=budget_s,
     )
     return path

@@ -4,18 +4,18 @@ A zip ends with its central directory (CD), which lists every member with its co
 size, CRC-32 and the offset of its local header. ``read_index`` reads the archive's tail
 (one ``Range`` request; a second one when the CD is larger than the tail), parses the
 end-of-central-directory record (and the ZIP64 records that archives over 4 GiB carry) and
-returns a :class:`ZipIndex`. ``fetch_members`` then asks only for the byte spans of the
-chosen members -- each span runs from a member's local header to the next member's header,
-so it covers the data descriptor too -- coalescing neighbouring spans into one request,
-streams them through the member's decompressor (stored, deflate, bzip2), checks the size
-and CRC-32 and writes each file atomically under the destination at the member's path.
+returns a :class:`ZipIndex`. The tail is asked for by offset when the size is known, else
+as a suffix (``bytes=-N``); a host that refuses suffixes (416, 501) is asked for its size
+(``bytes=0-0``, then ``HEAD``) and then by offset. ``fetch_members`` then asks only for
+the byte spans of the chosen members -- each span runs from a member's local header to the
+next member's header, so it covers the data descriptor too -- coalescing neighbouring
+spans into one request, streams them through the member's decompressor (stored, deflate,
+bzip2), checks the size and CRC-32 and writes each file atomically under the destination
+at the member's path.
 
-``fetch_selected`` is the entry point for workflows: it uses a local archive when one is
-given and present, selective fetch when the server honours ranges, and otherwise downloads
-the whole archive (:func:`synthdetect.data.http.fetch_file`) and extracts the members with
-:func:`synthdetect.data.extract.safe_extract`.
-
-Everything here works on a local zip path as well as on a URL.
+Which way an archive is read (local copy, ranges, whole download) is decided by
+:func:`synthdetect.data.archives.open_archive`; everything here works on a local zip path
+as well as on a URL.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ import logging
 import os
 import struct
 import threading
-import time
 import urllib.error
 import zipfile
 import zlib
@@ -39,22 +38,16 @@ from typing import BinaryIO, Protocol
 
 from tqdm import tqdm
 
-from synthdetect.data.extract import (
-    atomic_writer,
-    member_target,
-    prepare_parent,
-    safe_extract,
-    same_file,
-)
+from synthdetect.data.extract import atomic_writer, member_target, prepare_parent, same_file
 from synthdetect.data.http import (
+    RETRY_BUDGET_S,
     ChecksumError,
     DownloadError,
     RangeNotSupportedError,
-    _backoff,
+    Retrier,
     _describe,
     _http_error,
     _Transient,
-    fetch_file,
     is_transient,
     open_range,
     parse_checksum,
@@ -69,10 +62,8 @@ __all__ = [
     "ZipIndex",
     "ZipMember",
     "fetch_members",
-    "fetch_selected",
     "list_members",
     "read_index",
-    "supports_ranges",
 ]
 
 log = logging.getLogger(__name__)
@@ -87,13 +78,6 @@ _SIG_EOCD, _SIG_Z64_LOCATOR, _SIG_Z64_EOCD = 0x06054B50, 0x07064B50, 0x06064B50
 TAIL_BYTES = 128 * 1024  # EOCD (<= 22 + 65535 comment) + ZIP64 records + often the whole CD
 STORED, DEFLATED, BZIP2 = 0, 8, 12
 _METHODS = {STORED: "stored", DEFLATED: "deflate", BZIP2: "bzip2"}
-
-
-def supports_ranges(
-    url: str, *, timeout_s: float = 60, retries: int = 5, backoff_s: float = 1.0
-) -> bool:
-    """True when the server honours byte ``Range`` requests for ``url``."""
-    return probe(url, timeout_s=timeout_s, retries=retries, backoff_s=backoff_s).accepts_ranges
 
 
 class CorruptMemberError(zipfile.BadZipFile):
@@ -172,6 +156,8 @@ class FetchStats:
     archive_size: int | None = None
     written: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    #: member -> why it was left out (e.g. it disagrees with the archive's checksum list)
+    rejected: dict[str, str] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def add(self, *, bytes_fetched: int = 0, requests: int = 0) -> None:
@@ -234,13 +220,23 @@ class _Counting:
 
 class _HTTPSource:
     def __init__(
-        self, url: str, stats: FetchStats, *, timeout_s: float, retries: int, backoff_s: float
+        self,
+        url: str,
+        stats: FetchStats,
+        *,
+        timeout_s: float,
+        retries: int,
+        backoff_s: float,
+        budget_s: float = RETRY_BUDGET_S,
+        size: int | None = None,
     ):
         self.url = self.name = url
         self.stats = stats
         self.timeout_s = timeout_s
         self.retries = retries
         self.backoff_s = backoff_s
+        self.budget_s = budget_s
+        self.size = size
 
     def _get(self, start: int, length: int | None) -> tuple[int, int, bytes]:
         def attempt() -> tuple[int, int, bytes]:
@@ -254,10 +250,40 @@ class _HTTPSource:
                 raise _Transient(f"{self.url}: Content-Range without the total size")
             return t, a, data
 
-        return with_retries(attempt, url=self.url, retries=self.retries, backoff_s=self.backoff_s)
+        return with_retries(
+            attempt,
+            url=self.url,
+            retries=self.retries,
+            backoff_s=self.backoff_s,
+            budget_s=self.budget_s,
+        )
 
     def tail(self, n: int) -> tuple[int, int, bytes]:
-        return self._get(-n, None)
+        if self.size is None:
+            try:
+                return self._get(-n, None)
+            except RangeNotSupportedError as exc:
+                log.info("%s; asking for the size and reading the tail by offset", exc)
+                self.size = self._discover_size()
+        start = max(0, self.size - n)
+        return self._get(start, self.size - start)
+
+    def _discover_size(self) -> int:
+        """The archive's size from a ``bytes=0-0`` probe (or ``HEAD``); a host that honours
+        no ``Range`` at all raises :class:`RangeNotSupportedError` (download it whole)."""
+        info = probe(
+            self.url,
+            timeout_s=self.timeout_s,
+            retries=self.retries,
+            backoff_s=self.backoff_s,
+            budget_s=self.budget_s,
+        )
+        self.stats.add(requests=1, bytes_fetched=1 if info.accepts_ranges else 0)
+        if not info.accepts_ranges or info.size is None:
+            raise RangeNotSupportedError(
+                f"{self.url} honours no Range request this archive can be read with", url=self.url
+            )
+        return info.size
 
     def read_at(self, start: int, length: int) -> bytes:
         return self._get(start, length)[2]
@@ -273,13 +299,11 @@ def _is_url(source: str | os.PathLike[str]) -> bool:
     return isinstance(source, str) and source.split("://", 1)[0].lower() in ("http", "https")
 
 
-def _source(
-    source, stats: FetchStats, *, timeout_s: float, retries: int, backoff_s: float
-) -> _Source:
+def _source(source, stats: FetchStats, **kwargs) -> _Source:
     if isinstance(source, (_LocalSource, _HTTPSource)):
         return source
     if _is_url(source):
-        return _HTTPSource(source, stats, timeout_s=timeout_s, retries=retries, backoff_s=backoff_s)
+        return _HTTPSource(source, stats, **kwargs)
     return _LocalSource(source)
 
 
@@ -386,15 +410,26 @@ def read_index(
     timeout_s: float = 60,
     retries: int = 5,
     backoff_s: float = 1.0,
+    budget_s: float = RETRY_BUDGET_S,
     stats: FetchStats | None = None,
+    size: int | None = None,
 ) -> ZipIndex:
     """Parse the central directory of a zip at a URL (``Range`` requests) or a local path.
 
-    Over HTTP this costs one request for the last 128 KiB, plus one for the CD when it is
-    larger. Raises :class:`RangeNotSupportedError` when the server ignores ``Range``.
+    Over HTTP this costs one request for the last 128 KiB (by offset when ``size`` is
+    known, else as a suffix), plus one for the CD when it is larger. Raises
+    :class:`RangeNotSupportedError` when the server ignores or refuses ``Range``.
     """
     stats = stats if stats is not None else FetchStats()
-    src = _source(source, stats, timeout_s=timeout_s, retries=retries, backoff_s=backoff_s)
+    src = _source(
+        source,
+        stats,
+        timeout_s=timeout_s,
+        retries=retries,
+        backoff_s=backoff_s,
+        budget_s=budget_s,
+        size=size,
+    )
     index = _read_index(src)
     stats.archive_size = index.size
     return index
@@ -543,6 +578,7 @@ def fetch_members(
     max_request: int = 256 * 1024 * 1024,
     retries: int = 5,
     backoff_s: float = 1.0,
+    budget_s: float = RETRY_BUDGET_S,
     timeout_s: float = 60,
     progress: bool = True,
     chunk_size: int = 1 << 20,
@@ -559,13 +595,16 @@ def fetch_members(
     like :func:`synthdetect.data.extract.safe_extract` does (no ``..``, absolute paths, symlinks).
 
     A dropped connection, a short body or a CRC mismatch retries the members not yet
-    written (resuming after the last good member), ``retries`` times with backoff.
+    written (resuming after the last good member), ``retries`` times with backoff; a
+    429/503 with ``Retry-After`` waits as asked, within ``budget_s``.
     Up to ``workers`` requests run at once (one per run of neighbouring members); a
     failure stops the remaining ones. ``stats.written`` lists members in archive order.
     """
     stats = stats if stats is not None else FetchStats()
     stats.mode = "ranges" if _is_url(source) else "local"
-    src = _source(source, stats, timeout_s=timeout_s, retries=retries, backoff_s=backoff_s)
+    src = _source(
+        source, stats, timeout_s=timeout_s, retries=retries, backoff_s=backoff_s, budget_s=budget_s
+    )
     if index is None:
         index = _read_index(src)
     stats.archive_size = index.size
@@ -612,8 +651,7 @@ def fetch_members(
                 checksums or {},
                 stats,
                 bar,
-                retries=retries,
-                backoff_s=backoff_s,
+                retrier=Retrier(src.name, retries=retries, backoff_s=backoff_s, budget_s=budget_s),
                 chunk_size=chunk_size,
             )
 
@@ -648,12 +686,10 @@ def _fetch_run(
     stats: FetchStats,
     bar,
     *,
-    retries: int,
-    backoff_s: float,
+    retrier: Retrier,
     chunk_size: int,
 ) -> None:
     left = list(run)
-    attempt = 0
     while left:
         start, end = left[0].span[0], left[-1].span[1]
         done_before = len(left)
@@ -680,114 +716,12 @@ def _fetch_run(
                     raise _http_error(src.name, exc, None) from exc
                 raise
             last = exc
-        attempt = 1 if len(left) < done_before else attempt + 1
-        if attempt > retries:
+        if len(left) < done_before:
+            retrier.progressed()
+        if not retrier.wait(last, f" ({len(left)} members left)"):
             if isinstance(last, (CorruptMemberError, ChecksumError)):
                 raise last
             raise DownloadError(
-                f"{src.name}: giving up after {retries} retries: {_describe(last)}",
+                f"{src.name}: giving up after {retrier.retries} retries: {_describe(last)}",
                 url=src.name,
             ) from last
-        pause = _backoff(attempt, backoff_s)
-        log.warning(
-            "%s: %s; retry %d/%d in %.1f s (%d members left)",
-            src.name,
-            _describe(last),
-            attempt,
-            retries,
-            pause,
-            len(left),
-        )
-        time.sleep(pause)
-
-
-# --------------------------------------------------------------------------- with fallback
-
-
-def fetch_selected(
-    url: str,
-    members: Iterable[str],
-    dest: str | os.PathLike[str],
-    *,
-    archive_path: str | os.PathLike[str] | None = None,
-    checksum: str | None = None,
-    checksums: Mapping[str, str] | None = None,
-    selective: bool = True,
-    retries: int = 5,
-    backoff_s: float = 1.0,
-    timeout_s: float = 60,
-    progress: bool = True,
-    **fetch_kwargs,
-) -> FetchStats:
-    """Get ``members`` of the zip at ``url`` into ``dest`` the cheapest way available.
-
-    1. ``archive_path`` exists (e.g. the config's ``path:``): verify ``checksum`` if given and
-       extract from it (``mode="local"``, no network).
-    2. ``selective`` and the server honours ``Range``: :func:`fetch_members`
-       (``mode="ranges"``). The archive-level ``checksum`` cannot be checked this way; each
-       member's CRC-32 (and ``checksums``) is.
-    3. Otherwise download the whole archive to ``archive_path`` (resumable, verified against
-       ``checksum``) and extract the members safely (``mode="full"``).
-    """
-    members = list(members)
-    stats = FetchStats()
-    if archive_path is not None and Path(archive_path).exists():
-        if checksum is not None:
-            verify(archive_path, checksum, url=str(archive_path))
-        return _extract_local(archive_path, members, dest, checksums, stats, mode="local")
-    if selective:
-        try:
-            info = probe(url, timeout_s=timeout_s, retries=retries, backoff_s=backoff_s)
-            stats.add(requests=1)
-            if info.accepts_ranges:
-                return fetch_members(
-                    url,
-                    members,
-                    dest,
-                    checksums=checksums,
-                    retries=retries,
-                    backoff_s=backoff_s,
-                    timeout_s=timeout_s,
-                    progress=progress,
-                    stats=stats,
-                    **fetch_kwargs,
-                )
-            log.info("%s does not honour Range requests; downloading the whole archive", url)
-        except RangeNotSupportedError:
-            log.info("%s ignored a Range request; downloading the whole archive", url)
-    if archive_path is None:
-        raise ValueError(
-            f"{url} cannot be fetched selectively; pass archive_path= to download it whole"
-        )
-    _, n = fetch_file(
-        url,
-        archive_path,
-        checksum=checksum,
-        retries=retries,
-        backoff_s=backoff_s,
-        timeout_s=timeout_s,
-        progress=progress,
-    )
-    stats.bytes_fetched += n
-    stats.requests += 1
-    return _extract_local(archive_path, members, dest, checksums, stats, mode="full")
-
-
-def _extract_local(
-    archive_path, members, dest, checksums, stats: FetchStats, *, mode: str
-) -> FetchStats:
-    res = safe_extract(archive_path, dest, members)
-    if checksums:
-        for name in res.extracted:
-            if name in checksums:
-                target = member_target(dest, name)
-                try:
-                    verify(target, checksums[name], url=str(archive_path))
-                except ChecksumError:
-                    target.unlink(missing_ok=True)
-                    raise
-    stats.mode = mode
-    stats.archive_size = Path(archive_path).stat().st_size
-    stats.written.extend(res.extracted)
-    stats.skipped.extend(res.skipped)
-    return stats

@@ -4,13 +4,20 @@ One table decides everything downstream, so every model is trained and tested on
 same split and a reader can audit it. Random choices are derived per track from
 (seed, source, track) -- never from global RNG state -- so adding a track does not move
 any other track's crop or sampling rank.
+
+A source whose usable tracks fall short of its ``n`` continues with what is usable (a
+dataset of exactly 3,000 songs must not stop the run over one bad file); every exclusion
+is listed with its reason, and with ``balance`` the other classes are trimmed to keep the
+proportions the config asks for.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+import math
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from fractions import Fraction
 
 import numpy as np
 import pandas as pd
@@ -57,7 +64,8 @@ def expand_windows(
     """
     rows = []
     for rec in candidates.itertuples(index=False):
-        n = int(rec.duration_s // clip_s)
+        # an unknown duration keeps one window, so the probe can say why it is unusable
+        n = int(rec.duration_s // clip_s) if np.isfinite(rec.duration_s) else 1
         for k in range(n if max_windows is None else min(n, max_windows)):
             rows.append(
                 {
@@ -81,12 +89,22 @@ def select_tracks(
     silence_dbfs: float = -60.0,
     threads: int = 1,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Pick ``n`` usable tracks of one source in seeded rank order.
+    """Pick ``n`` usable tracks of one source (all usable ones when ``n`` is None) in seeded
+    rank order.
 
     Candidates are probed in rank order until ``n`` pass, so a corrupt, short or silent
-    track is replaced by the next one and the classes stay balanced. Returns the chosen
-    rows (with ``offset_s``) and the excluded ones with their ``reason``.
+    track is replaced by the next one. When fewer pass, the source goes on with those (a
+    warning says how many); only ``n`` beyond the source's candidates, or no usable track
+    at all, is an error. A candidate its fetch left out (a ``rejected`` reason) is
+    excluded without probing. Returns the chosen rows (with ``offset_s``) and the excluded
+    ones with their ``reason``.
     """
+    name = candidates.source.iat[0]
+    if n is not None and n > len(candidates):
+        raise ValueError(
+            f"source {name!r}: n={n}, but it has only {len(candidates)} candidate tracks; "
+            f"lower its 'n' or add tracks"
+        )
     cands = candidates.copy()
     cands["rank"] = [track_key(seed, s, t) for s, t in zip(cands.source, cands.track, strict=True)]
     cands = cands.sort_values(["rank", "track"], kind="stable").reset_index(drop=True)
@@ -96,6 +114,12 @@ def select_tracks(
             for s, t, d in zip(cands.source, cands.track, cands.duration_s, strict=True)
         ]
     chosen, excluded = [], []
+    if "rejected" in cands:
+        gone = cands.rejected.notna()
+        for row in cands[gone].itertuples(index=False):
+            log.warning("excluded %s/%s (%s): %s", row.source, row.track, row.path, row.rejected)
+            excluded.append({**row._asdict(), "reason": row.rejected})
+        cands = cands[~gone].drop(columns="rejected").reset_index(drop=True)
     want = len(cands) if n is None else n
     batch = max(threads * 8, 16)
     with ThreadPoolExecutor(max_workers=max(threads, 1)) as pool:
@@ -117,14 +141,69 @@ def select_tracks(
                         "excluded %s/%s (%s): %s", row.source, row.track, row.path, result.reason
                     )
                     excluded.append({**row._asdict(), "reason": result.reason})
-    if len(chosen) < want:
+    if not chosen:
         raise ValueError(
-            f"source {cands.source.iat[0]!r}: only {len(chosen)} usable tracks of {want} "
-            f"asked for ({len(excluded)} excluded); lower its 'n' or add tracks"
+            f"source {name!r}: none of its {len(candidates)} candidate tracks is usable "
+            f"({len(excluded)} excluded, with reasons in the log)"
+        )
+    if n is not None and len(chosen) < n:
+        log.warning(
+            "source %r: only %d usable tracks of %d asked for (%d excluded); going on with %d",
+            name,
+            len(chosen),
+            n,
+            len(excluded),
+            len(chosen),
         )
     picked = pd.DataFrame(chosen, columns=cands.columns).drop(columns="rank")
-    dropped = pd.DataFrame(excluded, columns=[*cands.columns, "reason"]).drop(columns="rank")
+    dropped = pd.DataFrame(
+        [{k: v for k, v in row.items() if k != "rejected"} for row in excluded],
+        columns=[*cands.columns, "reason"],
+    ).drop(columns="rank")
     return picked, dropped
+
+
+def balance_classes(
+    tracks: pd.DataFrame, asked: Mapping[str, int], seed: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Trim classes so that they keep the proportions ``asked`` (label -> tracks asked for).
+
+    Each class keeps ``floor(f * asked)`` tracks, where ``f`` is the smallest fraction of
+    its ask that any class got; the tracks cut are a class's last in the seeded rank order
+    (``track_key(seed, source, track)``, the order the tracks were chosen in), across its
+    sources. A run where no class came up short is returned unchanged. Returns the kept
+    tracks and the cut ones with their ``reason``.
+    """
+    got = tracks.groupby("label").size().to_dict()
+    share = {label: Fraction(int(got.get(label, 0)), want) for label, want in asked.items()}
+    least = min(share.values())
+    if all(s == least for s in share.values()):
+        return tracks, tracks.iloc[:0].assign(reason=pd.Series(dtype=object))
+    short = min(share, key=lambda label: (share[label], label))
+    keep = {label: math.floor(least * want) for label, want in asked.items()}
+    rank = [track_key(seed, s, t) for s, t in zip(tracks.source, tracks.track, strict=True)]
+    order = tracks.assign(_rank=rank).sort_values(["label", "_rank", "track"], kind="stable")
+    position = order.groupby("label").cumcount()
+    cut = position >= order.label.map(keep)
+    for label in asked:
+        if keep[label] < got.get(label, 0):
+            log.warning(
+                "balance: %s has %d usable tracks of %d asked for; %s keeps %d of its %d "
+                "(set balance: false to keep every usable track)",
+                short,
+                got.get(short, 0),
+                asked[short],
+                label,
+                keep[label],
+                got[label],
+            )
+    reason = (
+        f"balance: {short} has only {got.get(short, 0)} usable tracks of {asked[short]} "
+        f"asked for; the other classes are trimmed in proportion"
+    )
+    trimmed = order[cut].drop(columns="_rank").assign(reason=reason)
+    kept = tracks.loc[order.index[~cut.to_numpy()]].sort_index()
+    return kept, trimmed
 
 
 def assign_splits(tracks: pd.DataFrame, fractions: dict[str, float], seed: int) -> pd.Series:
@@ -166,9 +245,16 @@ def build_manifest(
     silence_dbfs: float = -60.0,
     threads: int = 1,
     prober: Callable[..., Probe] = probe,
+    balance: bool = True,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Manifest and exclusions from (source config, candidate table) pairs."""
+    """Manifest and exclusions from (source config, candidate table) pairs.
+
+    ``balance`` trims the other classes when one comes up short (:func:`balance_classes`);
+    what a source asks for is its ``n``, or every candidate when ``n`` is None. The log
+    gives each source's and each class's final count.
+    """
     picked, dropped = [], []
+    asked: dict[str, int] = {}
     for spec, cands in sources:
         if cands.empty:
             raise ValueError(f"source {spec['name']!r} has no candidate tracks")
@@ -184,9 +270,31 @@ def build_manifest(
             silence_dbfs=silence_dbfs,
             threads=threads,
         )
+        want = len(cands) if spec.get("n") is None else spec["n"]
+        log.info(
+            "source %s: %d usable of %d asked for, %d excluded",
+            spec["name"],
+            len(chosen),
+            want,
+            len(excluded),
+        )
+        label = cands.label.iat[0]
+        asked[label] = asked.get(label, 0) + want
         picked.append(chosen)
         dropped.append(excluded)
     manifest = pd.concat(picked, ignore_index=True)
+    if balance:
+        manifest, trimmed = balance_classes(manifest, asked, seed)
+        if len(trimmed):
+            dropped.append(trimmed)
+            manifest = manifest.reset_index(drop=True)
+    log.info(
+        "classes: %s",
+        ", ".join(
+            f"{label} {count} of {asked[label]} asked for"
+            for label, count in manifest.groupby("label").size().items()
+        ),
+    )
     duplicated = manifest.duplicated(["source", "track"])
     if duplicated.any():
         first = manifest[duplicated].iloc[0]
