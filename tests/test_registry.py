@@ -30,7 +30,8 @@ def test_entries():
     assert (rf.family.name, rf.input, rf.weights_file) == ("rf", "deriv", "rf_deriv.skops")
     cnn = registry.get("cnn")
     assert cnn.images and cnn.family.torch and cnn.weights_file == "cnn.pt"
-    assert registry.names(trainer="sklearn") == ["rf_deriv", "rf_color"]
+    assert registry.names(trainer="sklearn") == ["rf_deriv", "rf_color", "fakeprint"]
+    assert registry.get("fakeprint").family.name == "logreg" and not registry.get("fakeprint").paper
     assert registry.names(images=True) == ["cnn", "resnet18"]
 
 

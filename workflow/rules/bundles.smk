@@ -107,6 +107,7 @@ rule bundle:
 
 # ---- the human-only false-positive benchmark (synthdetect.serving.benchmark)
 
+
 BENCHMARK = config["benchmark"]["collections"]
 
 
@@ -128,9 +129,8 @@ rule benchmark_scores:
     params:
         collections=BENCHMARK,
         # the collections' file names, sizes and times: a new file reruns the scores
-        listing=lambda wildcards: {
-            name: folder_listing({"kind": "folder", "glob": "**/*", **spec})
-            for name, spec in BENCHMARK.items()
+        listing={
+            name: KINDS["folder"].listing(spec) for name, spec in BENCHMARK.items()
         },
         code=code("benchmark_scores.py"),
     script:

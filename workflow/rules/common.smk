@@ -7,6 +7,8 @@ from pathlib import Path
 import pandas as pd
 from snakemake.utils import validate
 
+from synthdetect.data.kinds import KINDS, kind_of
+from synthdetect.data.sourcekind import WorkflowPaths
 from synthdetect.pipeline.buckets import bucket_of
 from synthdetect.models import registry
 from synthdetect.pipeline.fingerprint import code_fingerprint
@@ -203,3 +205,35 @@ def variant_metrics(folder_list):
         for folder in folder_list
         for model in VARIANTS[folder].models
     }
+
+
+# ---- sources: what each needs depends on its kind (synthdetect.data.kinds)
+
+PATHS = WorkflowPaths(resources=RESOURCES, demo=DEMO, seed=config["seed"])
+
+# Startup checks the schema cannot make (a missing folder or SoundFont, an archive given
+# only by a path that does not exist): each names the source, the key and the fix.
+for _name, _spec in config["sources"].items():
+    kind_of(_name, _spec).check(_name, _spec)
+
+
+def source_kind(source):
+    return kind_of(source, config["sources"][source])
+
+
+def candidate_inputs(wildcards):
+    """What a source's candidates job reads: a corpus index, the fetched audio folder, or
+    nothing (a folder source)."""
+    spec = config["sources"][wildcards.source]
+    return source_kind(wildcards.source).candidate_inputs(wildcards.source, spec, PATHS)
+
+
+def candidate_recipe(wildcards):
+    """What the candidates job builds the table from (the kind's choices, as params)."""
+    spec = config["sources"][wildcards.source]
+    return source_kind(wildcards.source).recipe(wildcards.source, spec)
+
+
+def source_listing(wildcards):
+    """A folder source's file listing, hashed (adding a file reruns it); "" otherwise."""
+    return source_kind(wildcards.source).listing(config["sources"][wildcards.source])

@@ -4,38 +4,6 @@ What a source needs depends on its kind; the registry (synthdetect.data.kinds) a
 so no rule here tests a kind's name.
 """
 
-from synthdetect.data.kinds import kind_of
-from synthdetect.data.sourcekind import WorkflowPaths
-
-PATHS = WorkflowPaths(resources=RESOURCES, demo=DEMO, seed=config["seed"])
-
-# Startup checks the schema cannot make (a missing folder or SoundFont, an archive given
-# only by a path that does not exist): each names the source, the key and the fix.
-for _name, _spec in config["sources"].items():
-    kind_of(_name, _spec).check(_name, _spec)
-
-
-def source_kind(source):
-    return kind_of(source, config["sources"][source])
-
-
-def candidate_inputs(wildcards):
-    """What a source's candidates job reads: a corpus index, the fetched audio folder, or
-    nothing (a folder source)."""
-    spec = config["sources"][wildcards.source]
-    return source_kind(wildcards.source).candidate_inputs(wildcards.source, spec, PATHS)
-
-
-def candidate_recipe(wildcards):
-    """What the candidates job builds the table from (the kind's choices, as params)."""
-    spec = config["sources"][wildcards.source]
-    return source_kind(wildcards.source).recipe(wildcards.source, spec)
-
-
-def source_listing(wildcards):
-    """A folder source's file listing, hashed (adding a file reruns it); "" otherwise."""
-    return source_kind(wildcards.source).listing(config["sources"][wildcards.source])
-
 
 rule demo_corpus:
     output:

@@ -51,6 +51,7 @@ import soundfile as sf
 from scipy.signal import resample_poly
 
 from synthdetect.audio.codec import mp3_compression_level, write_mp3
+from synthdetect.data.candidates import AUDIO_SUFFIXES
 
 __all__ = [
     "APT_INSTALL",
@@ -68,7 +69,6 @@ log = logging.getLogger("synthdetect.corpora.demo")
 
 DEBIAN_PACKAGES = ("singularity-music", "warzone2100-music")
 APT_INSTALL = "apt-get install singularity-music warzone2100-music"
-AUDIO_SUFFIXES = frozenset({".ogg", ".oga", ".opus", ".flac", ".mp3", ".wav"})
 
 WORK_RATE = 48_000  # both classes are at this rate before resampling (the Debian files are)
 TARGET_DBFS = -20.0  # RMS level of every clip
