@@ -31,7 +31,8 @@ rule table1:
 
 ROBUSTNESS_MODELS = next((VARIANTS[f].models for f in folders("robustness")), MODELS)
 CONTROL_FOLDERS = folders("control")
-CROSS_FOLDERS = folders("cross")
+CROSS_FOLDERS = [f for f in folders("cross") if VARIANTS[f].study is None]
+STUDY_FOLDERS = [f for f in folders("cross") if VARIANTS[f].study]
 
 
 rule robustness_scores:
@@ -150,3 +151,45 @@ rule cross_source_report:
         code=code("cross_source_report.py"),
     script:
         "../scripts/cross_source_report.py"
+
+
+rule generators_report:
+    input:
+        **{
+            f"{VARIANTS[f].name}::{m}": f"{f}/predictions/{m}.parquet"
+            for f in STUDY_FOLDERS
+            for m in VARIANTS[f].models
+        },
+    output:
+        csv=report(
+            f"{RESULTS}/report/generators.csv",
+            caption="../report/generators.rst",
+            category="Generators",
+        ),
+        md=f"{RESULTS}/report/generators.md",
+        heatmap=report(
+            f"{RESULTS}/figures/generator_matrix.png",
+            caption="../report/generators.rst",
+            category="Generators",
+        ),
+    log:
+        f"{RESULTS}/logs/generators_report.log",
+    conda:
+        "../../envs/synthdetect.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        settings={
+            VARIANTS[f].name: {
+                "study": VARIANTS[f].study,
+                "train_generators": VARIANTS[f].train_generators,
+                "test_generators": VARIANTS[f].test_generators,
+            }
+            for f in STUDY_FOLDERS
+        },
+        fpr=config["generators"]["fpr"],
+        code=code("generators_report.py"),
+    script:
+        "../scripts/generators_report.py"

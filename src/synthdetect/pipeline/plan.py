@@ -9,7 +9,10 @@ under its own folder:
 - a **robustness** manipulation (``{results}/robustness/<name>``) changes the test clips
   only and scores the models trained for Table 1;
 - a **cross-source** setting (``{results}/cross/<name>``) retrains on the train split of
-  some sources and tests on the test split of others, reusing Table 1's features.
+  some sources and tests on the test split of others, reusing Table 1's features. The
+  generator study is made of cross-source settings too: one per (train generator, test
+  generator) pair, ``{results}/cross/gen_<a>__<b>``, and one per held-out generator,
+  ``{results}/cross/loo_<b>`` (trained on every other generator).
 
 The rules files only turn these into paths. Planning is cheap and imports nothing heavy:
 it runs every time Snakemake parses the workflow.
@@ -45,6 +48,11 @@ class Variant:
     test: tuple[str, ...] | None = None
     #: where its feature tables and image caches are (a cross-source setting reuses Table 1's)
     data: str = field(default="")
+    #: the generator study a cross-source setting belongs to: "matrix" or "loo"; None: none
+    study: str | None = None
+    #: its AI sources on the train and the test side (the generator study's row and column)
+    train_generators: tuple[str, ...] = ()
+    test_generators: tuple[str, ...] = ()
 
     @property
     def retrains(self) -> bool:
@@ -153,4 +161,71 @@ def plan_variants(config: Mapping) -> dict[str, Variant]:
                 data=results,
             )
         )
+
+    for v in _generator_study(config, enabled):
+        if v.name in seen:
+            raise ValueError(f"config cross_source: the name {v.name!r} is the generator study's")
+        add(v)
     return variants
+
+
+def _generator_study(config: Mapping, enabled: tuple[str, ...]) -> list[Variant]:
+    """Cross-source settings of the per-generator matrix and leave-one-generator-out."""
+    study = config["generators"]
+    ai, human = list(study["ai"]), list(study["human"])
+    if not ai:
+        return []
+    sources = config["sources"]
+    for key, names, label in (("ai", ai, "ai"), ("human", human, "human")):
+        for name in names:
+            if name not in sources:
+                raise ValueError(
+                    f"config generators.{key}: {name!r} is not in sources "
+                    f"({', '.join(sorted(sources))})"
+                )
+            if sources[name]["label"] != label:
+                raise ValueError(
+                    f"config generators.{key}: source {name!r} is labelled "
+                    f"{sources[name]['label']}, not {label}"
+                )
+    if not human:
+        raise ValueError("config generators.human: name the human source(s) to pair with")
+    results = config["results"]
+    models = tuple(study["models"] or enabled)
+    out = []
+    for a in ai:
+        for b in ai:
+            name = f"gen_{a}__{b}"
+            out.append(
+                Variant(
+                    f"{results}/cross/{name}",
+                    "cross",
+                    name,
+                    models,
+                    train=tuple(human + [a]),
+                    test=tuple(human + [b]),
+                    data=results,
+                    study="matrix",
+                    train_generators=(a,),
+                    test_generators=(b,),
+                )
+            )
+    if len(ai) >= 3:  # with two, leaving one out is the matrix's off-diagonal again
+        for b in ai:
+            rest = [a for a in ai if a != b]
+            name = f"loo_{b}"
+            out.append(
+                Variant(
+                    f"{results}/cross/{name}",
+                    "cross",
+                    name,
+                    models,
+                    train=tuple(human + rest),
+                    test=tuple(human + [b]),
+                    data=results,
+                    study="loo",
+                    train_generators=tuple(rest),
+                    test_generators=(b,),
+                )
+            )
+    return out
