@@ -1,9 +1,10 @@
 """audio.io's classification of bad input: every problem gets its own reason, in words.
 
 :func:`write_bad_inputs` makes the files a new user trips over (the other bad-input tests
-reuse it): an empty file, text named ``.mp3``, an MP3 and a FLAC cut to a twentieth of
-their bytes (headers still promising 45 s), NaN and inf samples, digital silence, a
-second of noise, 10 channels, a header without frames and a folder named ``x.mp3``.
+reuse it): an empty file, text named ``.mp3``, an MP3 and a FLAC (``partial.flac``) cut
+to a twentieth of their bytes (headers still promising 45 s), NaN and inf samples,
+digital silence, a second of noise, 10 channels, a header without frames and a folder
+named ``x.mp3``.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ PROBE_REASONS = {
     "empty.mp3": "empty file (0 bytes)",
     "notes.mp3": "not an audio file soundfile can read (Format not recognised)",
     "cut.mp3": re.compile(r"truncated: decodes [1-3]\.\d s but its header promises 45\.0 s"),
-    "cut.flac": re.compile(r"truncated: decodes [1-3]\.\d s but its header promises 45\.0 s"),
+    "partial.flac": re.compile(r"truncated: decodes [1-3]\.\d s but its header promises 45\.0 s"),
     "nan.wav": "non-finite samples (NaN or inf) from 0.0 s",
     "inf.wav": "non-finite samples (NaN or inf) from 12.0 s",
     "silence.wav": "silent: every sample is zero",
@@ -66,7 +67,7 @@ def write_bad_inputs(d: Path) -> Path:
     sf.write(full / "song.mp3", song(1, 45.0), SR, format="MP3")
     cut(full / "song.mp3", d / "cut.mp3", 1 / 20)
     sf.write(full / "song.flac", song(2, 45.0), SR)
-    cut(full / "song.flac", d / "cut.flac", 1 / 20)
+    cut(full / "song.flac", d / "partial.flac", 1 / 20)
     sf.write(d / "nan.wav", np.full(40 * SR, np.nan, np.float32), SR, subtype="FLOAT")
     y = song(3, 40.0)
     y[12 * SR :] = np.inf
@@ -115,7 +116,7 @@ def test_problem_codes_and_error_messages_name_the_file(bad):
         "empty.mp3": "empty",
         "notes.mp3": "not_audio",
         "cut.mp3": "truncated",
-        "cut.flac": "truncated",
+        "partial.flac": "truncated",
         "nan.wav": "non_finite",
         "inf.wav": "non_finite",
         "silence.wav": "silent",
@@ -176,17 +177,17 @@ def test_whole_file_mode_scores_what_decodes(bad, good):
         r"truncated: decodes [1-3]\.\d s but its header promises 45\.0 s", found.warnings[0]
     )
     assert any(w.startswith("decoder: ") for w in found.warnings)  # mpg123's own words
-    found = inspect(bad / "cut.flac", seconds=None)
+    found = inspect(bad / "partial.flac", seconds=None)
     assert found.ok and found.warnings[0].startswith("truncated: ") and found.duration_s > 1.0
     assert inspect(bad / "noise1s.wav", seconds=None).ok  # short: scoring pads it
     assert inspect(bad / "silence.wav", seconds=None).reason == "silent: every sample is zero"
     assert inspect(bad / "inf.wav", seconds=None).reason == PROBE_REASONS["inf.wav"]
     assert inspect(good / "six.wav", seconds=None).ok
     frames = int(round(found.duration_s * SR))
-    y = read_window(bad / "cut.flac", 0.0, 30.0, samplerate=SR, frames=frames)
+    y = read_window(bad / "partial.flac", 0.0, 30.0, samplerate=SR, frames=frames)
     assert y.shape == (30 * SR,) and y[:SR].any() and not y[frames + 1 :].any()
     with pytest.raises(AudioError, match="truncated: decodes"):
-        read_window(bad / "cut.flac", 0.0, 30.0, samplerate=SR)
+        read_window(bad / "partial.flac", 0.0, 30.0, samplerate=SR)
 
 
 def test_decoder_messages_keep_decoder_lines_and_pass_the_rest(capfd):

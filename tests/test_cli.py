@@ -311,9 +311,9 @@ def test_predict_reports_every_bad_input(cnn_bundle, tmp_path):
     }
     assert all(files[n]["p_ai"] is None and files[n]["warning"] == "" for n in errors)
     ok = {name: f for name, f in files.items() if f["status"] == "ok"}
-    assert set(ok) == {"cut.mp3", "cut.flac", "noise1s.wav", "low.wav", "six.wav"}
+    assert set(ok) == {"cut.mp3", "partial.flac", "noise1s.wav", "low.wav", "six.wav"}
     padded = "shorter than one 30 s window: zero-padded into one window"
-    for name in ("cut.mp3", "cut.flac"):
+    for name in ("cut.mp3", "partial.flac"):
         warning = ok[name]["warning"]
         assert re.match(
             r"truncated: decodes [1-3]\.\d s but its header promises 45\.0 s; "
