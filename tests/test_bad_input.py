@@ -80,7 +80,7 @@ def test_the_clip_stage_names_a_file_that_breaks_after_the_probe(tracks, tmp_pat
         f"clip stage failed on track h/nan: {tracks / 'nan.wav'}: non-finite samples (NaN or "
         "inf) from 10.0 s (it passed the manifest's probe"
     )
-    assert "replace or remove the file" in message
+    assert "replace or remove the file and rerun" in message
     assert "non-finite samples" in (tmp_path / "log").read_text()
 
 

@@ -3,6 +3,10 @@
 Everything decodes with soundfile (libsndfile reads MP3, OGG, Opus and FLAC), and only
 the window that is needed: ``sf.read(start=, stop=)`` seeks, so a 30 s crop out of a
 150 s track costs about as much as decoding 30 s.
+
+:func:`inspect` is the one judge of bad input -- the manifest's probe, the clip stage and
+``synthdetect predict`` all take its reasons (:data:`PROBLEMS`), so an empty file, a text
+file named ``.mp3``, a cut download or NaN samples read the same everywhere.
 """
 
 from __future__ import annotations
@@ -421,8 +425,9 @@ def inspect(
     than ``silence_dbfs`` RMS. Only the window and the last :data:`TAIL_S` are decoded:
     a file cut short of its header (a partial download; MP3 and FLAC headers state the
     length) fails to decode its tail, and only then is the whole file counted to say
-    how much is left. That costs a seek and half a second of decoding per track, where
-    decoding every track whole would cost ~10 ms per 10 s of audio.
+    how much is left. That costs a seek and half a second of decoding: a 150 s MP3 probes
+    in ~43 ms against ~39 ms for the window alone, where decoding it whole takes ~190 ms
+    (a 30 s clip, whose window is the whole file, costs nothing extra).
 
     Whole-file mode (``seconds=None``, for scoring): every frame is decoded. A truncated
     file is then usable for what decodes -- ``duration_s`` says how much, ``warnings``

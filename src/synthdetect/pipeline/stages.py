@@ -152,8 +152,8 @@ def clip_batch(
         except AudioError as err:
             raise AudioError(
                 f"{err.reason} (it passed the manifest's probe, so it changed since or "
-                "breaks outside the probed window; replace or remove the file, and the "
-                "next run probes its source again)",
+                "breaks outside the probed window; replace or remove the file and rerun: "
+                "a folder source is probed again when its files change)",
                 audio,
                 err.problem,
             ) from err
