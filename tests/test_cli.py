@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -22,6 +23,7 @@ import pytest
 import soundfile as sf
 import torch
 from audio_fixtures import SR, music_like, write_corpus
+from test_audio_io import write_bad_inputs
 from workflow_helpers import TINY, folder_config, snakemake, write_config
 
 from synthdetect.features.spectrogram import load_png
@@ -36,6 +38,7 @@ pytestmark = pytest.mark.workflow
 
 MODELS = ("rf_color",)
 CONSOLE = Path(sys.executable).with_name("synthdetect")
+PROG = "synthdetect"
 
 
 @pytest.fixture(scope="module")
@@ -185,13 +188,18 @@ def test_console_script_scores_a_directory_and_reports_unreadable_files(cnn_bund
     assert lines[0].split() == ["file", "p_ai", "label", "windows", "status"]
     rows = {Path(line.split()[0]).name: line for line in lines[1:]}
     assert set(rows) == {"broken.mp3", "long.flac", "short.ogg", "mid.mp3", "missing.wav"}
-    assert "error: cannot decode as audio" in rows["broken.mp3"]
-    assert "error: cannot read: no such file" in rows["missing.wav"]
+    assert rows["broken.mp3"].endswith(
+        "error: not an audio file soundfile can read (Format not recognised)"
+    )
+    assert rows["missing.wav"].endswith("error: no such file")
     assert rows["long.flac"].split()[3:5] == ["3", "ok"]
     assert rows["mid.mp3"].split()[3:5] == ["2", "ok"]
-    assert "padded" in rows["short.ogg"] and rows["short.ogg"].split()[3] == "1"
-    assert f"{songs / 'broken.mp3'}: cannot decode" in proc.stderr
-    assert f"{missing}: cannot read" in proc.stderr
+    assert "ok, warning: shorter than one 30 s window: zero-padded" in rows["short.ogg"]
+    assert rows["short.ogg"].split()[3] == "1"
+    assert f"{songs / 'broken.mp3'}: not an audio file" in proc.stderr
+    assert f"{missing}: no such file" in proc.stderr
+    assert f"{songs / 'short.ogg'}: warning: shorter than one" in proc.stderr
+    assert "resync" not in proc.stderr and "libmpg123" not in proc.stderr
 
 
 def test_json_with_windows_and_hop(run, songs, capsys):
@@ -216,7 +224,8 @@ def test_json_with_windows_and_hop(run, songs, capsys):
     assert long["windows"] == 4 and long["status"] == "ok" and long["duration_s"] == 65
     assert 0 <= long["p_ai"] <= 1 and long["label"] in ("ai", "human")
     assert long["label"] == ("ai" if long["p_ai"] >= doc["threshold"] else "human")
-    assert short["padded"] and "zero-padded" in short["message"]
+    assert short["padded"] and "zero-padded" in short["warning"] and short["message"] == ""
+    assert long["warning"] == ""
     assert short["window_scores"][0]["padded"]
     z = np.array([w["logit"] for w in long["window_scores"]])
     assert long["p_ai"] == pytest.approx(1 / (1 + np.exp(-z.mean())))
@@ -278,3 +287,73 @@ def test_csv_output_file_with_windows_and_max(run, songs, tmp_path, capsys):
 def test_directories_collect_audio_only(songs):
     names = [Path(p).name for p in collect_files([str(songs)])]
     assert names == ["broken.mp3", "long.flac", "short.ogg", "mid.mp3"]
+
+
+def test_predict_reports_every_bad_input(cnn_bundle, tmp_path):
+    """Each bad input a new user might hand over: an error with its reason, or a score
+    with a warning; the decoder's own stderr lines do not reach the terminal."""
+    d = write_bad_inputs(tmp_path / "bad")
+    sf.write(d / "low.wav", song(21, 40.0, "human", sr=8000), 8000)
+    six = np.stack([song(22, 5.0, "ai", sr=96000)] * 6, axis=1)
+    sf.write(d / "six.wav", six, 96000, subtype="PCM_24")
+    proc = cli("predict", "-m", str(cnn_bundle), "--format", "json", str(d), str(d / "x.mp3"))
+    assert proc.returncode == 0, proc.stderr
+    files = {Path(f["file"]).name: f for f in json.loads(proc.stdout)["files"]}
+    errors = {name: f["message"] for name, f in files.items() if f["status"] == "error"}
+    assert errors == {
+        "empty.mp3": "empty file (0 bytes)",
+        "notes.mp3": "not an audio file soundfile can read (Format not recognised)",
+        "nan.wav": "non-finite samples (NaN or inf) from 0.0 s",
+        "inf.wav": "non-finite samples (NaN or inf) from 12.0 s",
+        "silence.wav": "silent: every sample is zero",
+        "ten.wav": "unsupported layout: 10 channels (1 to 8 are supported)",
+        "noframes.wav": "empty stream: the header holds no audio frames",
+    }
+    assert all(files[n]["p_ai"] is None and files[n]["warning"] == "" for n in errors)
+    ok = {name: f for name, f in files.items() if f["status"] == "ok"}
+    assert set(ok) == {"cut.mp3", "partial.flac", "noise1s.wav", "low.wav", "six.wav"}
+    padded = "shorter than one 30 s window: zero-padded into one window"
+    for name in ("cut.mp3", "partial.flac"):
+        warning = ok[name]["warning"]
+        assert re.match(
+            r"truncated: decodes [1-3]\.\d s but its header promises 45\.0 s; "
+            r"scored on what decodes; " + padded,
+            warning,
+        ), warning
+        assert ok[name]["windows"] == 1 and ok[name]["duration_s"] < 3.0
+    assert "; decoder: " in ok["cut.mp3"]["warning"]  # mpg123's words, as a warning
+    assert ok["noise1s.wav"]["warning"].startswith(padded)
+    assert ok["low.wav"]["warning"] == (
+        "sampled at 8000 Hz, below the model's 22050 Hz: nothing above 4 kHz, where "
+        "training audio had content (trust the score less)"
+    )
+    assert ok["low.wav"]["windows"] == 2 and not ok["low.wav"]["padded"]
+    assert ok["six.wav"]["warning"].endswith(
+        "6 channels downmixed to mono (training audio was mono or stereo)"
+    )
+    for f in ok.values():
+        assert 0 <= f["p_ai"] <= 1 and f["message"] == ""
+    err = proc.stderr
+    assert f"{d / 'x.mp3'}: no audio files in this directory" in err
+    assert f"{d / 'empty.mp3'}: empty file (0 bytes)" in err
+    assert f"{d / 'cut.mp3'}: warning: truncated: decodes" in err
+    # mpg123's lines come only inside a file's warning, never raw (nor numpy's warnings)
+    assert all(line.startswith(f"{PROG} predict: ") for line in err.splitlines()), err
+    assert "libmpg123" not in err and "RuntimeWarning" not in err
+
+
+def test_csv_and_table_carry_the_warning(cnn_bundle, tmp_path, capsys):
+    d = write_bad_inputs(tmp_path / "bad")
+    args = ["predict", "-m", str(cnn_bundle), "--no-progress"]
+    code, out, _ = in_process(
+        capsys, *args, "--format", "csv", str(d / "cut.mp3"), str(d / "nan.wav")
+    )
+    assert code == 0
+    cut, nan = csv.DictReader(io.StringIO(out))
+    assert cut["status"] == "ok" and cut["warning"].startswith("truncated: decodes")
+    assert nan["status"] == "error" and nan["warning"] == ""
+    assert nan["message"] == "non-finite samples (NaN or inf) from 0.0 s"
+    code, out, _ = in_process(capsys, *args, str(d / "noise1s.wav"), str(d / "empty.mp3"))
+    rows = out.splitlines()
+    assert "  ok, warning: shorter than one 30 s window: zero-padded" in rows[1]
+    assert rows[2].endswith("error: empty file (0 bytes)")

@@ -18,6 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from synthdetect.audio.io import (
+    AudioError,
+    decoder_messages,
+    describe_decoder,
     fix_length,
     make_clip,
     quantise_pcm16,
@@ -141,20 +144,44 @@ def clip_bucket(
     log: PathLike | None = None,
 ) -> int:
     """:func:`clip_track` for each ``(source, track, audio path, offset_s)`` of a bucket,
-    into ``out_dir/<source>/<track>.wav``. Returns the number of tracks."""
+    into ``out_dir/<source>/<track>.wav``. Returns the number of tracks.
+
+    The manifest's probe already turned away files that cannot give a clip, so one that
+    fails here changed since, or breaks outside the stretch the probe decoded: the job
+    fails naming the file and the way out. What the decoder prints to stderr goes to
+    the job's log, not the terminal.
+    """
     out = Path(out_dir)
+    notes: list[str] = []
 
     def one(source, track, audio, offset_s):
-        clip_track(
-            audio,
-            out / source / f"{track}{CLIP_SUFFIX}",
-            offset_s=offset_s,
-            seconds=seconds,
-            sample_rate=sample_rate,
-            transform=None if transform is None else partial(transform, source, track),
-        )
+        try:
+            with decoder_messages() as chatter:
+                clip_track(
+                    audio,
+                    out / source / f"{track}{CLIP_SUFFIX}",
+                    offset_s=offset_s,
+                    seconds=seconds,
+                    sample_rate=sample_rate,
+                    transform=None if transform is None else partial(transform, source, track),
+                )
+        except AudioError as err:
+            raise AudioError(
+                f"{err.reason} (it passed the manifest's probe, so it changed since or "
+                "breaks outside the probed window; replace or remove the file and rerun: "
+                "a folder source is probed again when its files change)",
+                audio,
+                err.problem,
+            ) from err
+        note = describe_decoder(chatter)
+        if note:
+            notes.append(f"{source}/{track} ({audio}): {note}")
 
-    return _run(tracks, "clip", one, out, log)
+    n = _run(tracks, "clip", one, out, log)
+    if notes and log is not None:
+        with open(log, "a") as f:
+            f.writelines(f"{line}\n" for line in notes)
+    return n
 
 
 def manipulate_bucket(

@@ -4,7 +4,9 @@
 under a directory) with a model bundle exported by the workflow
 (``{results}/bundles/{model}``). Exit status: 0 when the command ran (files that could
 not be read are reported per file, in the ``status`` column and on stderr), 2 on a
-usage error (bad option, unusable bundle, unwritable output).
+usage error (bad option, unusable bundle, unwritable output). A file scored with a
+caveat (padded, truncated, low sample rate, many channels, decoder complaints) is ``ok``
+with a ``warning``, also repeated on stderr.
 """
 
 from __future__ import annotations
@@ -66,7 +68,7 @@ def collect_files(paths: Iterable[str]) -> list[str]:
 # --------------------------------------------------------------------------- outputs
 
 
-FILE_COLUMNS = ["file", "p_ai", "label", "windows", "duration_s", "status", "message"]
+FILE_COLUMNS = ["file", "p_ai", "label", "windows", "duration_s", "status", "message", "warning"]
 
 
 def _fmt(v, digits: int = 3) -> str:
@@ -78,12 +80,14 @@ def _fmt(v, digits: int = 3) -> str:
 
 
 def render_table(results, *, windows: bool, threshold: float) -> str:
-    """Aligned plain-text table; with ``windows`` each file is followed by its windows."""
+    """Aligned plain-text table; with ``windows`` each file is followed by its windows.
+
+    The last column is free text: ``ok``, ``ok, warning: ...`` or ``error: <reason>``."""
     rows = [["file", "p_ai", "label", "windows", "status"]]
     for r in results:
         status = r.status if r.status == "ok" else f"error: {r.message}"
-        if r.status == "ok" and r.padded:
-            status = "ok (padded: shorter than one window)"
+        if r.status == "ok" and r.warnings:
+            status = f"ok, warning: {r.warning}"
         rows.append([r.path, _fmt(r.p_ai), r.label or "", str(r.n_windows), status])
         if windows:
             for w in r.windows:
@@ -176,7 +180,10 @@ def build_parser() -> argparse.ArgumentParser:
             "Score audio files with a model bundle ({results}/bundles/{model}). Each file is "
             "cut into windows of the training clip length, every window goes through the "
             "training preprocessing, and the file's P(AI) aggregates the windows' "
-            "calibrated logits. Files shorter than one window are zero-padded into one."
+            "calibrated logits. Files shorter than one window are zero-padded into one. "
+            "A file that cannot be scored (empty, not audio, NaN samples, silent, more than "
+            "8 channels) is reported with status 'error' and the reason; a score with a "
+            "caveat (padded, truncated, low sample rate, many channels) has a warning."
         ),
         epilog="Exit status: 0 when scoring ran (unreadable files are reported per file), "
         "2 on a usage error.",
@@ -259,6 +266,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
             )
             if r.status != "ok":
                 bar.write(f"{PROG} predict: {path}: {r.message}", file=sys.stderr)
+            elif r.warnings:
+                bar.write(f"{PROG} predict: {path}: warning: {r.warning}", file=sys.stderr)
             results.append(r)
     header = {
         "model": scorer.bundle.name,

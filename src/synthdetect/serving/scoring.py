@@ -15,6 +15,13 @@ Windows start every ``hop`` seconds (default: the window length, i.e. no overlap
 the regular windows leave more than ``tail_s`` of the end uncovered, one more window is
 aligned to the end of the file. A file shorter than one window is zero-padded into a
 single window (``padded``), as the clip stage pads a short track.
+
+Every file is first decoded whole by :func:`synthdetect.audio.io.inspect`: one that cannot
+be scored (empty, not audio, NaN samples, silent, ...) gets ``status="error"`` and the
+reason; one that can, but unlike anything training saw (padded, truncated and scored on
+what decodes, sampled below the model's rate, more than two channels, a decoder that
+complained), is ``ok`` with a ``warning``. The decoder's own stderr lines become that
+warning instead of reaching the terminal.
 """
 
 from __future__ import annotations
@@ -31,7 +38,14 @@ import numpy as np
 import pandas as pd
 import soundfile as sf
 
-from synthdetect.audio.io import make_clip, read_clip
+from synthdetect.audio.io import (
+    AudioError,
+    decoder_messages,
+    describe_decoder,
+    inspect,
+    make_clip,
+    read_clip,
+)
 from synthdetect.evaluation.calibration import clip_logits, logits_from_proba, sigmoid
 from synthdetect.features.fakeprint import check_settings as check_fakeprint
 from synthdetect.features.fakeprint import fakeprint
@@ -68,7 +82,8 @@ class WindowScore:
 
 @dataclass
 class FileScore:
-    """One file's result; ``status`` is ``"ok"`` or ``"error"`` (then see ``message``)."""
+    """One file's result; ``status`` is ``"ok"`` or ``"error"`` (then ``message`` says
+    why); ``warnings`` say why an ``ok`` score deserves less trust."""
 
     path: str
     status: str
@@ -79,6 +94,11 @@ class FileScore:
     padded: bool = False
     message: str = ""
     windows: list[WindowScore] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def warning(self) -> str:
+        return "; ".join(self.warnings)
 
     def as_dict(self, windows: bool = False) -> dict[str, Any]:
         out = {
@@ -90,6 +110,7 @@ class FileScore:
             "duration_s": self.duration_s,
             "padded": self.padded,
             "message": self.message,
+            "warning": self.warning,
         }
         if windows:
             out["window_scores"] = [w.__dict__.copy() for w in self.windows]
@@ -158,6 +179,7 @@ class Scorer:
         pre = self.bundle.preprocessing
         self.seconds = float(pre["clip"]["seconds"])
         self.sample_rate = int(pre["clip"]["sample_rate"])
+        self.silence_dbfs = float(pre["clip"].get("silence_dbfs", -60.0))
         self.spectrogram = dict(pre["spectrogram"])
         self.features = pre["features"]
         spec = self.bundle.meta["model"]
@@ -177,11 +199,20 @@ class Scorer:
 
     # -- the workflow's stages, in memory ------------------------------------------
 
-    def clip(self, path: str | os.PathLike, start_s: float) -> np.ndarray:
-        """The clip stage for one window: the same function, a scratch WAV, read back."""
+    def clip(
+        self, path: str | os.PathLike, start_s: float, *, frames: int | None = None
+    ) -> np.ndarray:
+        """The clip stage for one window: the same function, a scratch WAV, read back.
+
+        ``frames``: how much of a truncated file decodes (the rest is padding)."""
         scratch = Path(self._tmp.name) / "clip.wav"
         make_clip(
-            path, scratch, offset_s=start_s, seconds=self.seconds, samplerate=self.sample_rate
+            path,
+            scratch,
+            offset_s=start_s,
+            seconds=self.seconds,
+            samplerate=self.sample_rate,
+            frames=frames,
         )
         y, sr = read_clip(scratch)
         if sr != self.sample_rate:  # pragma: no cover - make_clip writes this rate
@@ -245,23 +276,29 @@ class Scorer:
             raise ValueError(f"aggregate must be one of {AGGREGATES}, not {aggregate!r}")
         threshold = self.bundle.threshold if threshold is None else float(threshold)
         result = FileScore(path=str(path), status="error")
+        found = inspect(path, seconds=None, silence_dbfs=self.silence_dbfs)
+        if found.duration_s > 0:
+            result.duration_s = round(found.duration_s, 3)
+        if not found.ok:
+            result.message = found.reason
+            return result
+        truncated = any(w.startswith("truncated") for w in found.warnings)
+        frames = int(round(found.duration_s * found.samplerate)) if truncated else None
+        windows = plan_windows(found.duration_s, self.seconds, hop_s)
+        scores: list[WindowScore] = []
         try:
-            if not Path(path).exists():
-                raise FileNotFoundError(2, "no such file", str(path))
-            info = sf.info(str(path))
-            if info.frames <= 0 or info.samplerate <= 0:
-                raise ValueError("no audio frames")
-            result.duration_s = round(info.frames / info.samplerate, 3)
-            windows = plan_windows(info.frames / info.samplerate, self.seconds, hop_s)
-            scores: list[WindowScore] = []
-            for a in range(0, len(windows), self.batch_windows):
-                batch = windows[a : a + self.batch_windows]
-                clips = [self.clip(path, w.start_s) for w in batch]
-                z = self.logits(self.window_inputs(clips))
-                scores += [
-                    WindowScore(w.start_s, w.end_s, float(zi), float(sigmoid(zi)), w.padded)
-                    for w, zi in zip(batch, z, strict=True)
-                ]
+            with decoder_messages() as chatter:
+                for a in range(0, len(windows), self.batch_windows):
+                    batch = windows[a : a + self.batch_windows]
+                    clips = [self.clip(path, w.start_s, frames=frames) for w in batch]
+                    z = self.logits(self.window_inputs(clips))
+                    scores += [
+                        WindowScore(w.start_s, w.end_s, float(zi), float(sigmoid(zi)), w.padded)
+                        for w, zi in zip(batch, z, strict=True)
+                    ]
+        except AudioError as err:  # the file changed, or a window decodes worse than the whole
+            result.message = err.reason
+            return result
         except Exception as err:  # any undecodable input is a per-file result, not a crash
             result.message = _describe(err)
             log.debug("scoring %s failed", path, exc_info=True)
@@ -275,9 +312,33 @@ class Scorer:
         result.n_windows = len(scores)
         result.padded = any(s.padded for s in scores)
         result.windows = scores
-        if result.padded:
-            result.message = (
+        result.warnings = self._warnings(found, result.padded, describe_decoder(chatter))
+        return result
+
+    def _warnings(self, found, padded: bool, decoder: str) -> list[str]:
+        """Why a score that could be computed deserves less trust, in words."""
+        out, decoders = [], [w for w in found.warnings if w.startswith("decoder: ")]
+        for w in found.warnings:
+            if w.startswith("truncated"):
+                out.append(f"{w}; scored on what decodes")
+            elif w not in decoders:
+                out.append(w)
+        if padded:
+            out.append(
                 f"shorter than one {self.seconds:g} s window: zero-padded into one window "
                 "(training never saw padding; trust the score less)"
             )
-        return result
+        if found.samplerate < self.sample_rate:
+            out.append(
+                f"sampled at {found.samplerate} Hz, below the model's {self.sample_rate} Hz: "
+                f"nothing above {found.samplerate / 2000:g} kHz, where training audio had "
+                "content (trust the score less)"
+            )
+        if found.channels > 2:
+            out.append(
+                f"{found.channels} channels downmixed to mono (training audio was mono or stereo)"
+            )
+        for note in [*decoders, decoder]:  # the decoder's own words last
+            if note and note not in out:
+                out.append(note)
+        return out
