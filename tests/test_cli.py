@@ -357,3 +357,24 @@ def test_csv_and_table_carry_the_warning(cnn_bundle, tmp_path, capsys):
     rows = out.splitlines()
     assert "  ok, warning: shorter than one 30 s window: zero-padded" in rows[1]
     assert rows[2].endswith("error: empty file (0 bytes)")
+
+
+def test_fpr_picks_the_operating_point_or_says_why_not(run, songs, tmp_path, capsys):
+    bundle = run / "results/bundles/rf_color"
+    args = ("predict", "-m", str(bundle), "--format", "json", str(songs / "long.flac"))
+    # a handful of human validation tracks cannot estimate a 1 % rate
+    code, _, err = in_process(capsys, *args, "--fpr", "0.01")
+    assert code == 2 and "needs at least 300" in err and "--threshold" in err
+    code, _, err = in_process(capsys, *args, "--fpr", "0.05")
+    assert code == 2 and "no operating point for a false-positive rate of 0.05" in err
+    code, _, err = in_process(capsys, *args, "--fpr", "0.01", "--threshold", "0.5")
+    assert code == 2 and "not both" in err
+    copy = tmp_path / "rf_color"
+    shutil.copytree(bundle, copy)
+    meta = json.loads((copy / "bundle.json").read_text())
+    point = meta["calibration"]["operating_points"]["points"]["fpr_0.01"]
+    point.update(estimable=True, threshold=0.875, reason=None)
+    (copy / "bundle.json").write_text(json.dumps(meta))
+    code, out, err = in_process(capsys, *args[:2], str(copy), *args[3:], "--fpr", "0.01")
+    assert code == 0, err
+    assert json.loads(out)["threshold"] == 0.875

@@ -21,6 +21,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import synthdetect
+from synthdetect.data.candidates import AUDIO_SUFFIXES
 
 __all__ = ["build_parser", "collect_files", "main"]
 
@@ -34,18 +35,10 @@ class UsageError(Exception):
 # --------------------------------------------------------------------------- inputs
 
 
-def audio_suffixes() -> set[str]:
-    """File name endings collected from directories: every format soundfile reads."""
-    import soundfile as sf
-
-    suffixes = {f".{name.lower()}" for name in sf.available_formats()}
-    return suffixes | {".wav", ".aif", ".aiff", ".aifc", ".oga", ".opus", ".mp3", ".snd"}
-
-
 def collect_files(paths: Iterable[str]) -> list[str]:
     """Files named on the command line as given (even unreadable ones: they get reported);
     directories expanded recursively to their audio files (sorted, hidden ones skipped)."""
-    suffixes = audio_suffixes()
+    suffixes = AUDIO_SUFFIXES  # the same set a folder source collects
     out: list[str] = []
     for raw in paths:
         p = Path(raw)
@@ -163,6 +156,26 @@ def _probability(text: str) -> float:
     return value
 
 
+def operating_threshold(bundle, fpr: float) -> float:
+    """The bundle's threshold for false-positive rate ``fpr``; its validation split must
+    have been large enough to estimate that rate, else a usage error says why."""
+    from synthdetect.evaluation.operating_points import point_name
+
+    ops = bundle.calibration.get("operating_points") or {}
+    points = ops.get("points") or {}
+    name = point_name(fpr)
+    if name not in points:
+        known = ", ".join(p for p in points if p != "balanced") or "none"
+        raise UsageError(
+            f"{bundle.path}: no operating point for a false-positive rate of {fpr:g} "
+            f"(the bundle has: {known}); set operating_points.fpr in the config and rerun"
+        )
+    point = points[name]
+    if not point["estimable"] or point["threshold"] is None:
+        raise UsageError(f"{bundle.path}: {name}: {point['reason']}; use --threshold instead")
+    return float(point["threshold"])
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
@@ -216,6 +229,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="P(AI) at which a file is labelled AI (default: the bundle's calibrated threshold)",
     )
     p.add_argument(
+        "--fpr",
+        type=_probability,
+        default=None,
+        help="use the bundle's operating point for this false-positive rate on human music "
+        "(e.g. 0.01; `synthdetect info BUNDLE` lists them)",
+    )
+    p.add_argument(
         "--format",
         choices=("table", "csv", "json"),
         default="table",
@@ -249,6 +269,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
         raise UsageError(str(err)) from None
     files = collect_files(args.paths)
     threshold = scorer.bundle.threshold if args.threshold is None else args.threshold
+    if args.fpr is not None:
+        if args.threshold is not None:
+            raise UsageError("give --threshold or --fpr, not both")
+        threshold = operating_threshold(scorer.bundle, args.fpr)
     results = []
     with scorer:
         from tqdm.auto import tqdm
