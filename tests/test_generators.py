@@ -10,10 +10,10 @@ import pytest
 import scipy.signal
 import torch
 
-from synthdetect import autoencoder as ae
-from synthdetect.griffinmel import DEFAULTS as GM_DEFAULTS
-from synthdetect.griffinmel import check_settings as gm_check
-from synthdetect.griffinmel import griffinmel
+from synthdetect.corpora import autoencoder as ae
+from synthdetect.corpora.griffinmel import DEFAULTS as GM_DEFAULTS
+from synthdetect.corpora.griffinmel import check_settings as gm_check
+from synthdetect.corpora.griffinmel import griffinmel
 
 SR = 22050
 # Narrow (channels 8) so that training in the tests is quick; the peaks come from the
@@ -166,7 +166,7 @@ def test_seed_changes_the_weights(clips):
 
 
 def test_wall_time_cap_stops_training_and_says_so(clips, caplog):
-    with caplog.at_level(logging.WARNING, logger="synthdetect.autoencoder"):
+    with caplog.at_level(logging.WARNING, logger="synthdetect.corpora.autoencoder"):
         _, history = ae.train_autoencoder(
             clips, SMALL, seed=0, max_steps=1000, max_seconds=1e-9, segment_samples=1024
         )
