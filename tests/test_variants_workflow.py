@@ -68,7 +68,8 @@ def run(tmp_path_factory):
     write_sources(work / "corpus")
     write_config(work / "config.yaml", config())
     reports = ["table1", "robustness", "controls", "cross_source"]
-    snakemake(work, "--configfile=config.yaml", *(f"results/report/{r}.csv" for r in reports))
+    targets = (f"results/report/{r}.csv" for r in reports)
+    snakemake(work, "--configfile=config.yaml", *targets, timeout=1500)
     return work
 
 
