@@ -51,7 +51,9 @@ def write_config(path: Path, config: dict) -> Path:
     return path
 
 
-def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 1200, repo: Path = REPO):
+def snakemake(
+    workdir: Path, *args: str, check: bool = True, timeout: int = 1200, repo: Path = REPO
+):
     """Run ``snakemake`` on the Snakefile of ``repo`` (this repository unless a copy is
     given) with ``workdir`` as working directory."""
     cmd = [
