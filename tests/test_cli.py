@@ -378,3 +378,19 @@ def test_fpr_picks_the_operating_point_or_says_why_not(run, songs, tmp_path, cap
     code, out, err = in_process(capsys, *args[:2], str(copy), *args[3:], "--fpr", "0.01")
     assert code == 0, err
     assert json.loads(out)["threshold"] == 0.875
+
+
+def test_info_prints_the_model_card(run, capsys):
+    bundle = run / "results/bundles/rf_color"
+    code, out, err = in_process(capsys, "info", str(bundle))
+    assert code == 0, err
+    assert "model        rf_color (RandomForestClassifier" in out
+    assert "training corpus" in out and "human" in out and "folder" in out
+    assert "fpr_0.01" in out and "needs at least 300" in out
+    assert "roc_auc" in out
+    code, out, _ = in_process(capsys, "info", str(bundle), "--format", "json")
+    meta = json.loads(out)
+    corpus = meta["training"]["corpus"]
+    assert set(corpus) == {"human", "ai"} and sum(corpus["human"]["tracks"].values()) == 6
+    code, _, err = in_process(capsys, "info", str(run))
+    assert code == 2 and "not a model bundle" in err

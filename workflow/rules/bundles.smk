@@ -77,6 +77,7 @@ rule bundle:
         calibration=f"{RESULTS}/calibration/{{model}}.json",
         ci=f"{RESULTS}/metrics/{{model}}.ci.json",
         metrics=f"{RESULTS}/metrics/{{model}}.json",
+        manifest=f"{RESULTS}/manifest.parquet",
     output:
         directory(f"{RESULTS}/bundles/{{model}}"),
     log:
@@ -99,6 +100,10 @@ rule bundle:
             },
             "spectrogram": config["spectrogram"],
             "features": config["features"],
+        },
+        sources={
+            name: {"kind": spec["kind"], "label": spec["label"]}
+            for name, spec in config["sources"].items()
         },
         code=code("bundle.py"),
     script:

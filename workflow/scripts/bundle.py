@@ -2,6 +2,8 @@
 
 import json
 
+import pandas as pd
+
 from synthdetect.logs import setup_logging
 from synthdetect.serving.bundle import write_bundle
 
@@ -16,6 +18,7 @@ def load(path):
 
 
 calibration = load(inp.calibration)
+manifest = pd.read_parquet(inp.manifest, columns=["source", "split"])
 write_bundle(
     snakemake.output[0],
     model=snakemake.wildcards.model,
@@ -25,5 +28,21 @@ write_bundle(
     calibration=calibration,
     metrics=load(inp.metrics),
     ci=load(inp.ci)["metrics"],
-    training={"seed": p.seed, "n": calibration.get("n")},
+    training={
+        "seed": p.seed,
+        "n": calibration.get("n"),
+        # what the model learned from: each source's kind, label and tracks per split
+        "corpus": {
+            name: {
+                **spec,
+                "tracks": {
+                    split: int(count)
+                    for split, count in manifest[manifest.source == name]
+                    .split.value_counts()
+                    .items()
+                },
+            }
+            for name, spec in p.sources.items()
+        },
+    },
 )

@@ -254,7 +254,91 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
     p.set_defaults(func=cmd_predict)
+
+    i = sub.add_parser(
+        "info",
+        help="what a model bundle is: its training corpus, calibration, operating points, metrics",
+        description="Read a bundle's model card before trusting its scores.",
+    )
+    i.add_argument("bundle", metavar="BUNDLE", help="a bundle directory or its bundle.json")
+    i.add_argument("--format", choices=("text", "json"), default="text")
+    i.set_defaults(func=cmd_info)
     return parser
+
+
+def _ci(metrics: dict, name: str) -> str:
+    ci = metrics.get("ci", {}).get(name) or {}
+    value = metrics.get("test", {}).get(name)
+    if value is None:
+        return "–"
+    if ci.get("low") is None:
+        return f"{value:.3f}"
+    return f"{value:.3f} [{ci['low']:.3f}, {ci['high']:.3f}]"
+
+
+def _rate(rate: dict | None) -> str:
+    return "–" if not rate else f"{rate['estimate']:.3f} [{rate['low']:.3f}, {rate['high']:.3f}]"
+
+
+def model_card(meta: dict) -> str:
+    """A bundle's ``bundle.json`` as text a person reads before trusting a score."""
+    model, pre, cal = meta["model"], meta["preprocessing"], meta["calibration"]
+    lines = [
+        f"model        {model['name']} ({model['architecture']}, input: {model['input']})",
+        f"written by   synthdetect {meta.get('synthdetect_version', '?')}",
+        f"clips        {pre['clip']['seconds']:g} s at {pre['clip']['sample_rate']} Hz",
+        "",
+        "training corpus (tracks per split):",
+    ]
+    corpus = meta.get("training", {}).get("corpus") or {}
+    for name, spec in corpus.items():
+        splits = ", ".join(f"{k} {v}" for k, v in sorted(spec.get("tracks", {}).items()))
+        lines.append(f"  {name:<16} {spec['kind']:<10} {spec['label']:<6} {splits}")
+    if not corpus:
+        lines.append("  (not recorded in this bundle)")
+    lines += [
+        "",
+        f"calibration  temperature {cal['temperature']:.3f} "
+        f"({cal.get('temperature_note') or 'fitted'}) on {cal.get('fitted_on', 'val')}; "
+        f"threshold {cal['threshold']:.4f}",
+    ]
+    ops = (cal.get("operating_points") or {}).get("points") or {}
+    test_ops = ((cal.get("operating_points") or {}).get("test") or {}).get("points") or {}
+    if ops:
+        lines += ["", "operating points (fitted on val; test rates with 95% intervals):"]
+        for name, point in ops.items():
+            test = test_ops.get(name, {})
+            thr = "–" if point["threshold"] is None else f"{point['threshold']:.4f}"
+            note = "" if point["estimable"] else f"  ({point['reason']})"
+            lines.append(
+                f"  {name:<10} threshold {thr}  TPR {_rate(test.get('tpr'))}"
+                f"  FPR {_rate(test.get('fpr'))}{note}"
+            )
+    metrics = meta.get("metrics", {})
+    lines += ["", "test metrics at 0.5 (95% bootstrap intervals):"]
+    for name in ("accuracy", "precision", "recall", "f1", "roc_auc"):
+        lines.append(f"  {name:<10} {_ci(metrics, name)}")
+    lines += [
+        "",
+        "Scores are calibrated on this corpus's validation split: music far from it (another",
+        "genre, codec or generator) gets a number all the same. Check the false-positive",
+        "benchmark and robustness reports of the run that made the bundle.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from synthdetect.serving.bundle import BundleError, read_bundle
+
+    try:
+        bundle = read_bundle(args.bundle)
+    except BundleError as err:
+        raise UsageError(str(err)) from None
+    if args.format == "json":
+        sys.stdout.write(json.dumps(bundle.meta, indent=2) + "\n")
+    else:
+        sys.stdout.write(model_card(bundle.meta))
+    return 0
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
