@@ -82,7 +82,7 @@ def test_default_suite_names_are_path_safe_and_parse():
             {"kind": "noise", "snr": 10},
             "robustness.manipulations.noise_10db: unknown key 'snr' (expected 'snr_db')",
         ),
-        ("x", {"kind": "reverb"}, "x: unknown kind 'reverb' in 'kind' (expected one of mp3,"),
+        ("x", {"kind": "chorus"}, "x: unknown kind 'chorus' in 'kind' (expected one of mp3,"),
         ("x", {"snr_db": 10}, "x: missing key 'kind'"),
         ("p", {"kind": "pitch"}, "p: missing key 'semitones' for kind 'pitch'"),
         ("p", {"kind": "pitch", "semitones": "2"}, "p: semitones must be a number"),
@@ -248,3 +248,39 @@ def test_opus_round_trip_is_aligned_and_same_length():
     assert out.shape == y.shape
     assert abs(lag_of(out, y)) <= 2
     assert 10 * np.log10(np.sum(y**2.0) / np.sum((out - y) ** 2.0)) > 10
+
+
+# --------------------------------------------------------------------------------------
+# The harder suite: reverb, resampling, mastering
+
+
+def test_reverb_is_seeded_keeps_loudness_and_smears_a_click():
+    m = make("reverb", rt60_s=0.5)
+    click = np.zeros(SR, dtype=np.float32)
+    click[100] = 1.0
+    a, b = m.apply(click, SR, seed=1), m.apply(click, SR, seed=1)
+    assert np.array_equal(a, b) and not np.array_equal(a, m.apply(click, SR, seed=2))
+    assert rms(a) == pytest.approx(rms(click), rel=1e-5)
+    # energy after the click: the tail decays, reaching ~-60 dB near rt60
+    tail = np.abs(a[200 : 200 + int(0.5 * SR)])
+    assert tail[: SR // 20].mean() > 10 * tail[-SR // 20 :].mean()
+
+
+def test_resample_round_trip_removes_the_band_above_the_new_nyquist():
+    m = make("resample", hz=16000)
+    y = tone(1000.0) + tone(9500.0)
+    out = m.apply(y, SR, seed=0)
+    assert out.shape == y.shape and out.dtype == np.float32
+    assert level_db(out, 1000.0) > -12 and level_db(out, 9500.0) < -60
+    assert np.array_equal(make("resample", hz=32000).apply(y, SR, seed=0), y)  # above the rate
+
+
+def test_master_compresses_normalises_and_limits():
+    m = make("master", lufs=-14.0, ceiling_db=-1.0)
+    quiet_then_loud = np.concatenate([tone(440.0, amp=0.02), tone(440.0, amp=0.9)])
+    out = m.apply(quiet_then_loud, SR, seed=0)
+    assert np.max(np.abs(out)) <= 10 ** (-1 / 20) + 1e-6
+    half = len(out) // 2
+    before = rms(quiet_then_loud[half:]) / rms(quiet_then_loud[:half])
+    after = rms(out[half:]) / rms(out[:half])
+    assert after < before / 2  # the loud half was compressed relative to the quiet one

@@ -71,6 +71,9 @@ KINDS: dict[str, dict[str, float | None]] = {
     "noise": {"snr_db": None},
     "lowpass": {"hz": None},
     "tilt": {"db_per_octave": None, "pivot_hz": 1000.0},
+    "reverb": {"rt60_s": None, "wet": 0.3},
+    "resample": {"hz": None},
+    "master": {"threshold_db": -18.0, "ratio": 4.0, "ceiling_db": -1.0, "lufs": -14.0},
 }
 
 # parameter -> (lowest, highest) accepted value, inclusive
@@ -82,6 +85,12 @@ _RANGES = {
     "hz": (1.0, math.inf),
     "db_per_octave": (-24.0, 24.0),
     "pivot_hz": (1.0, math.inf),
+    "rt60_s": (0.05, 10.0),
+    "wet": (0.0, 1.0),
+    "threshold_db": (-60.0, 0.0),
+    "ratio": (1.0, 100.0),
+    "ceiling_db": (-24.0, 0.0),
+    "lufs": (-60.0, 0.0),
 }
 
 DEFAULT_MANIPULATIONS: dict[str, dict] = {
@@ -104,6 +113,11 @@ DEFAULT_MANIPULATIONS: dict[str, dict] = {
     "lowpass_2k": {"kind": "lowpass", "hz": 2000},
     "tilt_p3db": {"kind": "tilt", "db_per_octave": 3},
     "tilt_m3db": {"kind": "tilt", "db_per_octave": -3},
+    "reverb_0.4s": {"kind": "reverb", "rt60_s": 0.4},
+    "reverb_1.2s": {"kind": "reverb", "rt60_s": 1.2},
+    "resample_16k": {"kind": "resample", "hz": 16000},
+    "resample_11k": {"kind": "resample", "hz": 11025},
+    "master": {"kind": "master"},
 }
 """The built-in suite (``opus_64`` only where libsndfile can write Opus)."""
 
@@ -285,6 +299,55 @@ def _tilt(x, sr, seed, *, db_per_octave, pivot_hz):
     return _match_rms(fft.irfft(spectrum, size)[pad : pad + n], x)
 
 
+def _reverb(x, sr, seed, *, rt60_s, wet):
+    """A seeded synthetic room: exponentially decaying noise reaching -60 dB at ``rt60_s``
+    (the Sabine decay a room's late reverberation follows), after a direct path; ``wet``
+    of the reverberant signal mixed in, at the input's RMS."""
+    from scipy.signal import fftconvolve
+
+    rng = np.random.default_rng(seed)
+    n = max(int(rt60_s * sr), 1)
+    t = np.arange(n) / sr
+    tail = rng.standard_normal(n) * 10 ** (-3 * t / rt60_s)
+    tail /= np.sqrt(np.sum(tail**2))
+    wet_signal = fftconvolve(x.astype(np.float64), tail)[: x.shape[0]]
+    return _match_rms((1 - wet) * x + wet * wet_signal, x).astype(np.float32)
+
+
+def _resample(x, sr, seed, *, hz):
+    """Through ``hz`` and back (a streaming service's or a phone's rate): the band above
+    ``hz / 2`` is gone, and the resampler's filters leave their mark."""
+    from synthdetect.audio.io import resample
+
+    hz = int(hz)
+    if hz >= sr:
+        return x.copy()
+    back = resample(resample(x, sr, hz), hz, sr)
+    return np.resize(back, x.shape[0]).astype(np.float32) if back.shape[0] != x.shape[0] else back
+
+
+def _master(x, sr, seed, *, threshold_db, ratio, ceiling_db, lufs):
+    """A mastering chain: a feed-forward compressor (10 ms attack, 100 ms release on the
+    level in dB), loudness normalisation to ``lufs`` (RMS as a stand-in for LUFS) and a
+    hard limiter at ``ceiling_db`` (dBFS)."""
+    y = x.astype(np.float64)
+    level = 20 * np.log10(np.maximum(np.abs(y), 1e-9))
+    attack, release = math.exp(-1 / (0.010 * sr)), math.exp(-1 / (0.100 * sr))
+    env = np.empty_like(level)
+    state = level[0] if len(level) else 0.0
+    for i, v in enumerate(level):  # envelope follower: rises fast, falls slowly
+        coef = attack if v > state else release
+        state = coef * state + (1 - coef) * v
+        env[i] = state
+    over = np.maximum(env - threshold_db, 0.0)
+    y = y * 10 ** (-over * (1 - 1 / ratio) / 20)
+    rms = math.sqrt(float(np.mean(y**2))) if len(y) else 0.0
+    if rms > 0:
+        y = y * 10 ** ((lufs - 20 * math.log10(rms)) / 20)
+    ceiling = 10 ** (ceiling_db / 20)
+    return np.clip(y, -ceiling, ceiling).astype(np.float32)
+
+
 _APPLY = {
     "mp3": _mp3,
     "opus": _opus,
@@ -293,4 +356,7 @@ _APPLY = {
     "noise": _noise,
     "lowpass": _lowpass,
     "tilt": _tilt,
+    "reverb": _reverb,
+    "resample": _resample,
+    "master": _master,
 }
