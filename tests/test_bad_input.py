@@ -18,7 +18,7 @@ from audio_fixtures import SR, music_like, write_corpus
 from test_audio_io import PROBE_REASONS, cut, matches, write_bad_inputs
 from workflow_helpers import folder_config, snakemake, write_config
 
-from synthdetect.pipeline.stages import clip_batch
+from synthdetect.pipeline.stages import clip_bucket
 
 N = 4  # good tracks per class
 
@@ -74,7 +74,7 @@ def test_the_clip_stage_names_a_file_that_breaks_after_the_probe(tracks, tmp_pat
         ("h", "nan", str(tracks / "nan.wav"), 0.0),
     ]
     with pytest.raises(RuntimeError) as info:
-        clip_batch(bucket, tmp_path / "clips", seconds=30.0, sample_rate=SR, log=tmp_path / "log")
+        clip_bucket(bucket, tmp_path / "clips", seconds=30.0, sample_rate=SR, log=tmp_path / "log")
     message = str(info.value)
     assert message.startswith(
         f"clip stage failed on track h/nan: {tracks / 'nan.wav'}: non-finite samples (NaN or "
@@ -86,7 +86,7 @@ def test_the_clip_stage_names_a_file_that_breaks_after_the_probe(tracks, tmp_pat
 
 def test_the_clip_stage_logs_decoder_chatter_instead_of_printing_it(tracks, tmp_path, capfd):
     bucket = [("h", "cut", str(tracks / "cut.mp3"), 0.0)]
-    n = clip_batch(bucket, tmp_path / "clips", seconds=30.0, sample_rate=SR, log=tmp_path / "log")
+    n = clip_bucket(bucket, tmp_path / "clips", seconds=30.0, sample_rate=SR, log=tmp_path / "log")
     assert n == 1 and (tmp_path / "clips/h/cut.wav").exists()
     assert "Xing" not in capfd.readouterr().err
     log = (tmp_path / "log").read_text()
