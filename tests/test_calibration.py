@@ -13,7 +13,6 @@ from synthdetect.evaluation.calibration import (
     _weighted_metrics,
     bootstrap_ci,
     calibrate_predictions,
-    choose_threshold,
     clip_logits,
     expected_calibration_error,
     fit_temperature,
@@ -26,6 +25,7 @@ from synthdetect.evaluation.calibration import (
     write_json,
 )
 from synthdetect.evaluation.metrics import binary_metrics
+from synthdetect.evaluation.operating_points import choose_threshold
 
 
 def calibrated_sample(n: int, seed: int, scale: float = 2.0):

@@ -6,9 +6,9 @@ import json
 import numpy as np
 import pytest
 
-from synthdetect.evaluation.calibration import choose_threshold
 from synthdetect.evaluation.operating_points import (
     OperatingPoint,
+    choose_threshold,
     evaluate_operating_points,
     fpr_with_ci,
     min_human_clips,

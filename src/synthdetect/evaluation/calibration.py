@@ -34,13 +34,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from synthdetect.evaluation.operating_points import (
+    choose_threshold,
+    evaluate_operating_points,
+    operating_points,
+)
+
 log = logging.getLogger(__name__)
 
 __all__ = [
     "BOOTSTRAP_METRICS",
     "bootstrap_ci",
     "calibrate_predictions",
-    "choose_threshold",
     "expected_calibration_error",
     "fit_temperature",
     "log_loss",
@@ -143,33 +148,6 @@ def log_loss(p: np.ndarray, y: np.ndarray, eps: float = TORCH_EPS) -> float:
 
 
 # --------------------------------------------------------------------------- threshold
-
-
-def _balanced_accuracy(y: np.ndarray, pred: np.ndarray) -> float:
-    pos, neg = y == 1, y == 0
-    recalls = [float(np.mean(pred[m] == c)) for m, c in ((pos, 1), (neg, 0)) if m.any()]
-    return float(np.mean(recalls)) if recalls else 0.0
-
-
-def choose_threshold(p: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """The threshold on ``p`` maximising balanced accuracy of ``p >= t`` on ``y``.
-
-    Candidates are 0.5 and the midpoints between consecutive distinct values of ``p``
-    (any threshold between two scores classifies alike, and the midpoint is the most
-    robust of them); among equally good candidates the one closest to 0.5 wins, so an
-    uninformative split keeps the default. Returns ``(threshold, balanced_accuracy)``.
-    """
-    p = np.asarray(p, dtype=np.float64)
-    y = np.asarray(y).astype(np.int64)
-    if len(p) == 0:
-        return 0.5, float("nan")
-    u = np.unique(p)
-    candidates = np.unique(np.concatenate([[0.5], (u[:-1] + u[1:]) / 2]))
-    scores = np.array([_balanced_accuracy(y, (p >= t).astype(np.int64)) for t in candidates])
-    best = scores.max()
-    tied = candidates[np.isclose(scores, best, rtol=0, atol=1e-12)]
-    t = float(tied[np.argmin(np.abs(tied - 0.5))])
-    return t, float(best)
 
 
 # --------------------------------------------------------------------------- ECE
@@ -410,11 +388,6 @@ def calibrate_predictions(
 
     operating = None
     if fprs:
-        from synthdetect.evaluation.operating_points import (
-            evaluate_operating_points,
-            operating_points,
-        )
-
         p_val = sigmoid(z_val / temperature)
         points = operating_points(p_val, y_val, fprs=fprs, balanced_threshold=threshold)
         test = splits["test"]

@@ -14,8 +14,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from synthdetect.evaluation.calibration import choose_threshold
-from synthdetect.evaluation.operating_points import threshold_at_fpr
+from synthdetect.evaluation.operating_points import choose_threshold, threshold_at_fpr
 
 __all__ = ["STUDY_METRICS", "setting_scores", "study_table"]
 

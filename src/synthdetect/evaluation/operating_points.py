@@ -2,7 +2,7 @@
 
 "How often will it call a human musician's work AI?" is the false-positive rate (FPR)
 at the threshold in use. Besides the balanced-accuracy threshold
-(:func:`synthdetect.evaluation.calibration.choose_threshold`) a detector can be run at a threshold
+(:func:`choose_threshold`) a detector can be run at a threshold
 fitted for a small FPR on the validation split's human clips; the test split, or a
 collection of human music no model was trained on, then tells what that threshold
 really does.
@@ -32,10 +32,9 @@ from typing import Any
 
 import numpy as np
 
-from synthdetect.evaluation.calibration import choose_threshold
-
 __all__ = [
     "OperatingPoint",
+    "choose_threshold",
     "evaluate_operating_points",
     "fpr_with_ci",
     "min_human_clips",
@@ -71,6 +70,33 @@ class OperatingPoint:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def _balanced_accuracy(y: np.ndarray, pred: np.ndarray) -> float:
+    pos, neg = y == 1, y == 0
+    recalls = [float(np.mean(pred[m] == c)) for m, c in ((pos, 1), (neg, 0)) if m.any()]
+    return float(np.mean(recalls)) if recalls else 0.0
+
+
+def choose_threshold(p: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """The threshold on ``p`` maximising balanced accuracy of ``p >= t`` on ``y``.
+
+    Candidates are 0.5 and the midpoints between consecutive distinct values of ``p``
+    (any threshold between two scores classifies alike, and the midpoint is the most
+    robust of them); among equally good candidates the one closest to 0.5 wins, so an
+    uninformative split keeps the default. Returns ``(threshold, balanced_accuracy)``.
+    """
+    p = np.asarray(p, dtype=np.float64)
+    y = np.asarray(y).astype(np.int64)
+    if len(p) == 0:
+        return 0.5, float("nan")
+    u = np.unique(p)
+    candidates = np.unique(np.concatenate([[0.5], (u[:-1] + u[1:]) / 2]))
+    scores = np.array([_balanced_accuracy(y, (p >= t).astype(np.int64)) for t in candidates])
+    best = scores.max()
+    tied = candidates[np.isclose(scores, best, rtol=0, atol=1e-12)]
+    t = float(tied[np.argmin(np.abs(tied - 0.5))])
+    return t, float(best)
 
 
 def point_name(fpr: float) -> str:
@@ -147,7 +173,7 @@ def operating_points(
     """The named operating points fitted on the validation split.
 
     Keys: ``"balanced"`` (``balanced_threshold`` when given, else
-    :func:`~synthdetect.evaluation.calibration.choose_threshold` on these scores, which breaks
+    :func:`choose_threshold` on these scores, which breaks
     ties towards 0.5 and so expects probabilities: pass the threshold for logits) and
     :func:`point_name` of each ``fprs`` entry. Values are :meth:`OperatingPoint.to_dict`
     dicts: ``name, rule, threshold, target_fpr, val_fpr, val_tpr, n_human_val,
