@@ -169,6 +169,8 @@ def test_selective_fetch_through_the_hub_redirect(http_server, files, tmp_path):
     for t, row in table.iterrows():
         assert row.generator == truth[t].algorithm and row.dataset_split == SPLITS[truth[t].split]
     assert "split" not in table  # split: seeded (the default) leaves it to the manifest
+    # the two takes of a prompt are one recording (so a seeded split keeps them together)
+    assert (table.recording == table.index.str.rsplit("_", n=1).str[0]).all()
 
 
 def test_hub_sha256_checks_whole_downloads_with_the_configured_fallback(files, tmp_path, caplog):
@@ -271,6 +273,7 @@ def test_the_manifest_keeps_the_datasets_split(http_server, files, tmp_path):
     dest, _ = fetch(kind, s, tmp_path)
     table = kind.candidates("son", s, {"audio": str(dest)})
     assert (table.split == table.dataset_split).all()
+    assert (table.recording == table.track).all()  # the dataset splits song by song
     human = folder_candidates("human", human_folder(tmp_path / "h", 10), "human")
     fractions = {"train": 0.6, "val": 0.2, "test": 0.2}
     manifest, _ = build_manifest(
@@ -294,6 +297,8 @@ def test_the_manifest_keeps_the_datasets_split(http_server, files, tmp_path):
         [({"name": "son"}, seeded)], seed=0, clip_s=2.0, split=fractions, balance=False
     )
     assert again.split.value_counts().to_dict() == {"train": 12, "val": 4, "test": 4}
+    assert (again.groupby("recording").split.nunique() == 1).all()  # takes stay together
+    assert again.recording.nunique() == 10
     # a table whose own split is partial or unknown is an error naming the source
     broken = table.assign(split=table.split.where(table.index > 0))
     with pytest.raises(ValueError, match=r"son.*1 tracks without one"):

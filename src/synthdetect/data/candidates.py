@@ -181,7 +181,8 @@ def archive_candidates(
     Members the fetch left out (:data:`REJECTED`) are listed too, with their reason in the
     ``rejected`` column, so the manifest records why they are missing; every other row has
     ``None`` there. What the fetch recorded about each track (:data:`TRACK_INFO`, e.g. its
-    generator) is joined on as further columns.
+    generator) is joined on as further columns; a ``recording`` there groups tracks that
+    must share a split (two takes of one prompt).
     """
     root = Path(root)
     if not root.is_dir():
@@ -222,8 +223,12 @@ def archive_candidates(
     table = pd.DataFrame(rows, columns=[*CANDIDATE_COLUMNS, "rejected"])
     info = read_track_info(root)
     if info is not None:
-        extra = info.drop(columns=[c for c in table.columns if c != "track" and c in info])
-        table = table.merge(extra.drop_duplicates("track"), on="track", how="left")
+        same = [c for c in table.columns if c not in ("track", "recording") and c in info]
+        extra = info.drop(columns=same).drop_duplicates("track")
+        table = table.merge(extra, on="track", how="left", suffixes=("", "_info"))
+        if "recording_info" in table:
+            given = table.pop("recording_info")
+            table["recording"] = given.where(given.notna(), table["recording"])
     return table
 
 
@@ -245,6 +250,8 @@ def _archive(name: str, recipe: Mapping, inputs: Mapping[str, str]) -> pd.DataFr
                 f"dataset's split of every track ({TRACK_INFO}); set split: seeded"
             )
         table["split"] = table[DATASET_SPLIT]
+        # the dataset splits song by song: each is its own recording, so none is in two
+        table["recording"] = table["track"]
     return table
 
 

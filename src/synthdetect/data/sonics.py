@@ -344,7 +344,8 @@ def fetch_sonics_audio(
     into ``dest``: all, or the first ``take`` in the manifest's rank order
     (``track_key(seed, source, track)``). The parts' central directories say which part
     holds which song (listing fewer parts narrows the pool). Each fetched song's generator,
-    platform, dataset split and fake type go into ``dest``'s track info."""
+    platform, dataset split and fake type go into ``dest``'s track info, and the two takes
+    of a prompt one recording."""
     options = options or FetchOptions()
     pool = select_songs(read_fake_songs(songs_csv), platform=platform, algorithms=algorithms)
     opened = [open_archive(ref, options, hub) for ref in refs]
@@ -380,7 +381,12 @@ def fetch_sonics_audio(
         names = [where[t][1] for t in tracks if where[t][0] == i]
         if names:
             out.append(fetch_from(archive, names, dest, options=options, zenodo=hub))
-    write_track_info(dest, listed[listed.track.isin(set(tracks))])
+    chosen = listed[listed.track.isin(set(tracks))]
+    # the two takes of a prompt (``_0``, ``_1``) share a recording, so a seeded split keeps
+    # them together
+    write_track_info(
+        dest, chosen.assign(recording=chosen.track.str.replace(r"_\d+$", "", regex=True))
+    )
     return out
 
 
