@@ -21,6 +21,7 @@ dataset's split. Whole downloads are checked against the sha256 the Hub's tree A
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -303,7 +304,7 @@ def fetch_sonics_metadata(
             log.warning("%s has no checksum to verify it against (config %s)", ref.url, ref.where)
         target = local or dest
         # sources sharing one `path` download it once (the others wait, then find it there)
-        with _locked(target):
+        with _locked(target) if local else contextlib.nullcontext():
             _, got = fetch_file(
                 ref.url, target, checksum=checksum, progress=options.progress, **options.http()
             )
