@@ -127,9 +127,13 @@ class LoopbackServer:
             self._faults.setdefault(path, []).append(f)
         return f
 
-    def clear_faults(self) -> None:
+    def clear_faults(self, path: str | None = None) -> None:
+        """Drop the queued faults (of ``path`` only, when given)."""
         with self._lock:
-            self._faults.clear()
+            if path is None:
+                self._faults.clear()
+            else:
+                self._faults.pop(path if path.startswith("/") else "/" + path, None)
 
     def reset_counts(self) -> None:
         with self._lock:

@@ -216,6 +216,16 @@ def test_metadata_download_resumes_and_refuses_wrong_bytes(http_server, files, t
         err.value
     )
     assert not (tmp_path / "b.csv").exists()
+    # sources sharing one `path`: the first downloads it there, the next only copies it
+    http_server.clear_faults(csv_cdn)
+    http_server.reset_counts()
+    shared = acquire.archive_ref(
+        {"url": urls["fake_songs.csv"], "path": str(tmp_path / "shared" / "f.csv")}, "m"
+    )
+    for name in ("one.csv", "two.csv"):
+        sonics.fetch_sonics_metadata(shared, tmp_path / name, opts(tmp_path), hub)
+        assert (tmp_path / name).read_bytes() == parts["fake_songs.csv"].read_bytes()
+    assert len([r for r in http_server.requests_for(csv_cdn) if r.status == 200]) == 1
     # a local copy: checked against the configured checksum, copied, no request
     http_server.reset_counts()
     local = acquire.archive_ref(
