@@ -391,3 +391,251 @@ def datasets_fixture(pytestconfig, tmp_path_factory) -> Datasets:
     if cache is None:
         return build_datasets(tmp_path_factory.mktemp("datasets"))
     return cached_datasets(cache.mkdir("synthdetect-datasets"))
+
+
+# --------------------------------------------------------------------------- FakeMusicCaps
+
+#: The generator folders of FakeMusicCaps.zip (v2), in the order third-party listings give.
+FAKEMUSICCAPS_FOLDERS = (
+    "MusicGen_medium",
+    "musicldm",
+    "audioldm2",
+    "stable_audio_open",
+    "mustango",
+)
+FAKEMUSICCAPS_RECORD_ID = 15063698
+_YT_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+
+def musiccaps_ytids(n: int, seed: int = 0) -> list[str]:
+    """``n`` distinct 11-character YouTube-style ids (some with ``-`` and ``_``; the first
+    starts with ``-``, as real MusicCaps ids can)."""
+    rng = np.random.default_rng(seed)
+    ids: list[str] = []
+    while len(ids) < n:
+        text = "".join(rng.choice(list(_YT_ALPHABET), 11))
+        if not ids:
+            text = "-" + text[1:]
+        if text not in ids:
+            ids.append(text)
+    return ids
+
+
+def wav_bytes(
+    seconds: float, samplerate: int = 16000, seed: int = 0, subtype: str = "PCM_16"
+) -> bytes:
+    """A mono WAV clip of :func:`synth_signal`."""
+    buf = io.BytesIO()
+    sf.write(
+        buf, synth_signal(seconds, samplerate, 1, seed), samplerate, format="WAV", subtype=subtype
+    )
+    return buf.getvalue()
+
+
+def build_fakemusiccaps_zip(
+    path: str | Path,
+    ytids: Sequence[str],
+    folders: Sequence[str] = FAKEMUSICCAPS_FOLDERS,
+    *,
+    seconds: float = 10.0,
+    junk: bool = True,
+    extra: dict[str, bytes] | None = None,
+) -> dict[str, bytes]:
+    """Write a ``FakeMusicCaps.zip`` (deflate): ``<folder>/<ytid>.wav`` clips at 16 kHz mono
+    (MusicGen's as float32, the others 16-bit), directory entries and -- with ``junk`` --
+    the macOS ``__MACOSX/<folder>/._<ytid>.wav`` resource forks; ``extra`` adds members as
+    given (e.g. a zip-slip name). Returns ``{member: bytes}`` of the clips."""
+    clips = {}
+    for g, folder in enumerate(folders):
+        subtype = "FLOAT" if folder == "MusicGen_medium" else "PCM_16"
+        for i, ytid in enumerate(ytids):
+            clips[f"{folder}/{ytid}.wav"] = wav_bytes(seconds, 16000, 1000 * g + i, subtype)
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for d in _dirs(clips):
+            zf.writestr(zipfile.ZipInfo(d), b"")
+        for name in sorted(clips):
+            zf.writestr(name, clips[name])
+        if junk:
+            for name in sorted(clips)[:3]:
+                folder, base = name.split("/")
+                zf.writestr(f"__MACOSX/{folder}/._{base}", b"\x00\x05\x16\x07" + b"\x00" * 60)
+        for name, data in (extra or {}).items():
+            zf.writestr(zipfile.ZipInfo(name), data)
+    return clips
+
+
+# --------------------------------------------------------------------------- SONICS
+
+SONICS_REPO = "awsaf49/sonics"
+SONICS_CSV_COLUMNS = [
+    "id",
+    "filename",
+    "title",
+    "duration",
+    "algorithm",
+    "style",
+    "source",
+    "lyrics_features",
+    "topic",
+    "genre",
+    "mood",
+    "label",
+    "target",
+    "skip_time",
+    "no_vocal",
+    "split",
+]
+
+
+@dataclass(frozen=True)
+class SonicsSong:
+    """A fixture fake song: ``fake_<id>_<platform>_<k>.mp3``. ``in_parts=False`` songs are
+    only listed in ``fake_songs.csv`` (a part the config leaves out)."""
+
+    id: int
+    platform: str
+    k: int
+    algorithm: str
+    split: str
+    seconds: float = 30.0
+    in_parts: bool = True
+
+    @property
+    def filename(self) -> str:
+        return f"fake_{self.id:05d}_{self.platform}_{self.k}"
+
+    @property
+    def member(self) -> str:
+        return f"fake_songs/{self.filename}.mp3"
+
+
+def default_sonics_songs() -> list[SonicsSong]:
+    """Five algorithms, two generations per prompt, the three dataset splits; one song only
+    in the CSV."""
+    algos = [
+        ("suno", "chirp-v2-xxl-alpha"),
+        ("suno", "chirp-v3"),
+        ("suno", "chirp-v3.5"),
+        ("udio", "udio-30s"),
+        ("udio", "udio-120s"),
+    ]
+    splits = ["train", "train", "valid", "test"]
+    songs = []
+    for i in range(10):
+        platform, algo = algos[i % len(algos)]
+        for k in (0, 1):
+            songs.append(SonicsSong(100 + i * 7, platform, k, algo, splits[(i + k) % 4]))
+    songs.append(SonicsSong(999, "suno", 0, "chirp-v3.5", "test", in_parts=False))
+    return songs
+
+
+def sonics_mp3(song: SonicsSong) -> bytes:
+    buf = io.BytesIO()
+    sig = synth_signal(song.seconds, 16000, 1, 50_000 + song.id * 2 + song.k)
+    sf.write(buf, sig, 16000, format="MP3", compression_level=0.99)
+    return buf.getvalue()
+
+
+def write_fake_songs_csv(path: str | Path, songs: Iterable[SonicsSong]) -> Path:
+    """``fake_songs.csv`` with the README's columns (``filename`` without ``.mp3``), lyrics
+    features with commas, quotes and a newline, rows not in the parts' order."""
+    rows = []
+    for n, s in enumerate(songs):
+        rows.append(
+            {
+                "id": n,
+                "filename": s.filename,
+                "title": f'Song "{s.id}", take {s.k}',
+                "duration": s.seconds,
+                "algorithm": s.algorithm,
+                "style": "pop, upbeat",
+                "source": s.platform,
+                "lyrics_features": "{'topic': 'love',\n'mood': \"sad\"}",
+                "topic": "love",
+                "genre": "pop",
+                "mood": "sad",
+                "label": ("full fake", "half fake", "mostly fake")[n % 3],
+                "target": 1,
+                "skip_time": 0.0,
+                "no_vocal": False,
+                "split": s.split,
+            }
+        )
+    frame = pd.DataFrame(rows, columns=SONICS_CSV_COLUMNS).iloc[::-1]
+    frame.to_csv(path, index=False)
+    return Path(path)
+
+
+def build_sonics_parts(
+    root: str | Path, songs: Sequence[SonicsSong], parts: int = 2, extra: dict | None = None
+) -> tuple[dict[str, Path], dict[str, bytes]]:
+    """Write ``fake_songs/part_NN.zip`` under ``root`` (deflate, members
+    ``fake_songs/<filename>.mp3``, songs dealt round-robin so no part follows the CSV) and
+    ``fake_songs.csv``; ``extra`` adds members to the first part as given. Returns
+    ``({repo path: file}, {member: mp3 bytes})``."""
+    root = Path(root)
+    (root / "fake_songs").mkdir(parents=True, exist_ok=True)
+    audio = {s.member: sonics_mp3(s) for s in songs if s.in_parts}
+    members = sorted(audio)
+    files = {}
+    for p in range(parts):
+        name = f"fake_songs/part_{p + 1:02d}.zip"
+        with zipfile.ZipFile(root / name, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+            zf.writestr(zipfile.ZipInfo("fake_songs/"), b"")
+            for m in members[p::parts]:
+                zf.writestr(m, audio[m])
+            if p == 0:
+                zf.writestr("fake_songs/fake_77777_suno_0.mp3", audio[members[0]])  # not in CSV
+                for m, data in (extra or {}).items():
+                    zf.writestr(zipfile.ZipInfo(m), data)
+        files[name] = root / name
+    files["fake_songs.csv"] = write_fake_songs_csv(root / "fake_songs.csv", songs)
+    return files, audio
+
+
+def hf_tree(files: dict[str, Path]) -> list[dict]:
+    """The Hub tree API's answer for ``files`` (``{path in the repo: file}``): every file is
+    LFS-backed with its sha256 as ``lfs.oid``, plus a small git file without ``lfs``."""
+    entries = [{"type": "directory", "path": "fake_songs", "oid": "0" * 40, "size": 0}]
+    for path, f in sorted(files.items()):
+        data = Path(f).read_bytes()
+        entries.append(
+            {
+                "type": "file",
+                "path": path,
+                "size": len(data),
+                "oid": hashlib.sha1(data).hexdigest(),
+                "lfs": {
+                    "oid": hashlib.sha256(data).hexdigest(),
+                    "size": len(data),
+                    "pointerSize": 134,
+                },
+            }
+        )
+    entries.append({"type": "file", "path": "README.md", "size": 12, "oid": "1" * 40})
+    return entries
+
+
+def serve_sonics(server, files: dict[str, Path], *, pages: int = 1) -> dict[str, str]:
+    """Serve the SONICS files at the Hub's paths: ``/datasets/<repo>/resolve/main/<path>``
+    answers with a redirect to a CDN path (as the Hub does), and the tree API at
+    ``/api/datasets/<repo>/tree/main`` in ``pages`` pages linked by ``Link: rel="next"``.
+    Returns ``{repo path: resolve URL}`` plus ``"api"`` and ``{repo path}@cdn`` URLs."""
+    urls = {}
+    for path, f in files.items():
+        cdn = f"/cdn/{hashlib.sha1(path.encode()).hexdigest()[:12]}"
+        server.add(cdn, f)
+        resolve = f"/datasets/{SONICS_REPO}/resolve/main/{path}"
+        server.add(resolve, f)
+        server.fault(resolve, status=302, headers={"Location": server.url(cdn)}, times=None)
+        urls[path] = server.url(resolve)
+        urls[f"{path}@cdn"] = server.url(cdn)
+    entries = hf_tree(files)
+    api = f"/api/datasets/{SONICS_REPO}/tree/main"
+    size = -(-len(entries) // pages)
+    for i in range(pages):
+        here = api if i == 0 else f"{api}/page{i}"
+        nxt = {"Link": f'<{server.url(f"{api}/page{i + 1}")}>; rel="next"'} if i < pages - 1 else {}
+        server.add(here, json.dumps(entries[i * size : (i + 1) * size]).encode(), headers=nxt)
+    urls["api"] = server.url(api)
+    return urls

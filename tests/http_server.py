@@ -94,6 +94,8 @@ class LoopbackServer:
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.files: dict[str, bytes | Path] = {}
+        #: extra response headers per path (e.g. a paginated API's ``Link``)
+        self.headers: dict[str, dict[str, str]] = {}
         for path, data in (files or {}).items():
             self.add(path, data)
         self.root = Path(root) if root is not None else None
@@ -106,10 +108,15 @@ class LoopbackServer:
         self._lock = threading.Lock()
 
     # ---------------------------------------------------------------- configuration
-    def add(self, path: str, data: bytes | Path | str) -> str:
-        """Serve ``data`` (bytes or a file path) at ``path``; returns its URL once started."""
+    def add(
+        self, path: str, data: bytes | Path | str, headers: dict[str, str] | None = None
+    ) -> str:
+        """Serve ``data`` (bytes or a file path) at ``path``, with ``headers`` added to its
+        answers; returns its URL once started."""
         path = path if path.startswith("/") else "/" + path
         self.files[path] = Path(data) if isinstance(data, str) else data
+        if headers:
+            self.headers[path] = dict(headers)
         return self.url(path) if self._httpd else path
 
     def fault(self, path: str, **kwargs) -> Fault:
@@ -120,9 +127,13 @@ class LoopbackServer:
             self._faults.setdefault(path, []).append(f)
         return f
 
-    def clear_faults(self) -> None:
+    def clear_faults(self, path: str | None = None) -> None:
+        """Drop the queued faults (of ``path`` only, when given)."""
         with self._lock:
-            self._faults.clear()
+            if path is None:
+                self._faults.clear()
+            else:
+                self._faults.pop(path if path.startswith("/") else "/" + path, None)
 
     def reset_counts(self) -> None:
         with self._lock:
@@ -284,6 +295,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Accept-Ranges", "bytes")
         if status == 206:
             self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
+        for key, value in self.srv.headers.get(path, {}).items():
+            self.send_header(key, value)
         self.end_headers()
         if head:
             return

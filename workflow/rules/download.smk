@@ -1,9 +1,11 @@
-"""Downloads: archive datasets (FMA, AAM, ...) -> the audio a source's candidate table lists.
+"""Downloads: archive datasets (FMA, AAM, FakeMusicCaps, SONICS) -> the audio a source's
+candidate table lists.
 
 Nothing here touches the network while the DAG is built: which members to fetch is
-decided inside the jobs (FMA's selection needs tracks.csv; AAM's the archives' listings),
-so `snakemake -n` plans offline. Both rules are `cache: "omit-software"`: with `--cache`
-and SNAKEMAKE_OUTPUT_CACHE set, other result folders, configs and projects reuse one copy.
+decided inside the jobs (FMA's selection needs tracks.csv, SONICS's fake_songs.csv; AAM's
+and FakeMusicCaps' the archives' listings), so `snakemake -n` plans offline. The rules are
+`cache: "omit-software"`: with `--cache` and SNAKEMAKE_OUTPUT_CACHE set, other result
+folders, configs and projects reuse one copy.
 The audio folder's name carries what decides its contents (subset, seed, count; see
 `synthdetect.data.archives.ArchiveKind.plan`), so configs that select differently keep
 separate folders side by side in `resources/`. What a kind fetches, which extra inputs it
@@ -27,6 +29,7 @@ if config["downloads_local"]:
 
     localrules:
         fetch_fma_metadata,
+        fetch_sonics_metadata,
         fetch_audio,
 
 
@@ -48,6 +51,30 @@ rule fetch_fma_metadata:
         download_dir=DOWNLOADS,
     script:
         "../scripts/fetch_fma_metadata.py"
+
+
+# SONICS's fake_songs.csv (a plain file on the Hub): which algorithm made each song, and
+# the dataset's split; its fetch_audio chooses the songs from it.
+rule fetch_sonics_metadata:
+    output:
+        f"{RESOURCES}/{{source}}/fake_songs.csv",
+    log:
+        f"{RESOURCES}/logs/fetch_sonics_metadata/{{source}}.log",
+    wildcard_constraints:
+        source="|".join(ARCHIVE_SOURCES) or "(?!)",
+    cache: "omit-software"
+    conda:
+        "../../envs/synthdetect.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=60,
+    params:
+        metadata=lambda wildcards: config["sources"][wildcards.source]["metadata"],
+        hub=lambda wildcards: config["sources"][wildcards.source]["hf_api"],
+        download_dir=DOWNLOADS,
+    script:
+        "../scripts/fetch_sonics_metadata.py"
 
 
 rule fetch_audio:

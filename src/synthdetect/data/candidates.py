@@ -46,6 +46,13 @@ AUDIO_SUFFIXES = frozenset(
 #: Written into an archive source's audio folder by its fetch: members it left out on
 #: purpose (``member<TAB>reason``), which reach the manifest's exclusions with that reason.
 REJECTED = "rejected.tsv"
+#: Written into an archive source's audio folder by a fetch whose dataset says more about
+#: each track (``track<TAB>column...``: its generator, the dataset's own split): joined onto
+#: the candidate table, so those columns reach the manifest's inputs and exclusions.
+TRACK_INFO = "tracks.tsv"
+#: The column of :data:`TRACK_INFO` holding a dataset's own split (``train``/``val``/``test``);
+#: a recipe with ``split: dataset`` copies it into ``split``, which the manifest keeps.
+DATASET_SPLIT = "dataset_split"
 
 
 def safe_id(text: str) -> str:
@@ -140,6 +147,24 @@ def write_rejected(folder: str | os.PathLike, rejected: Mapping[str, str]) -> No
             out.writerow([member, " ".join(rejected[member].split())])
 
 
+def read_track_info(folder: str | os.PathLike) -> pd.DataFrame | None:
+    """A fetched folder's :data:`TRACK_INFO` table (strings; ``None`` when there is none)."""
+    path = Path(folder) / TRACK_INFO
+    if not path.is_file():
+        return None
+    return pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, na_values=[""])
+
+
+def write_track_info(folder: str | os.PathLike, table: pd.DataFrame) -> None:
+    """Write a fetched folder's :data:`TRACK_INFO` table (a ``track`` column first)."""
+    if "track" not in table:
+        raise ValueError("a track info table needs a 'track' column")
+    cols = ["track", *[c for c in table.columns if c != "track"]]
+    table[cols].sort_values("track").to_csv(
+        Path(folder) / TRACK_INFO, sep="\t", index=False, lineterminator="\n"
+    )
+
+
 def archive_candidates(
     name: str, root: str | os.PathLike, label: str, track_pattern: str
 ) -> pd.DataFrame:
@@ -155,7 +180,9 @@ def archive_candidates(
 
     Members the fetch left out (:data:`REJECTED`) are listed too, with their reason in the
     ``rejected`` column, so the manifest records why they are missing; every other row has
-    ``None`` there.
+    ``None`` there. What the fetch recorded about each track (:data:`TRACK_INFO`, e.g. its
+    generator) is joined on as further columns; a ``recording`` there groups tracks that
+    must share a split (two takes of one prompt).
     """
     root = Path(root)
     if not root.is_dir():
@@ -193,7 +220,16 @@ def archive_candidates(
                 "rejected": why,
             }
         )
-    return pd.DataFrame(rows, columns=[*CANDIDATE_COLUMNS, "rejected"])
+    table = pd.DataFrame(rows, columns=[*CANDIDATE_COLUMNS, "rejected"])
+    info = read_track_info(root)
+    if info is not None:
+        same = [c for c in table.columns if c not in ("track", "recording") and c in info]
+        extra = info.drop(columns=same).drop_duplicates("track")
+        table = table.merge(extra, on="track", how="left", suffixes=("", "_info"))
+        if "recording_info" in table:
+            given = table.pop("recording_info")
+            table["recording"] = given.where(given.notna(), table["recording"])
+    return table
 
 
 def _index(name: str, recipe: Mapping, inputs: Mapping[str, str]) -> pd.DataFrame:
@@ -205,7 +241,18 @@ def _files(name: str, recipe: Mapping, inputs: Mapping[str, str]) -> pd.DataFram
 
 
 def _archive(name: str, recipe: Mapping, inputs: Mapping[str, str]) -> pd.DataFrame:
-    return archive_candidates(name, inputs["audio"], recipe["label"], recipe["track"])
+    table = archive_candidates(name, inputs["audio"], recipe["label"], recipe["track"])
+    if recipe.get("split") == "dataset":
+        # the dataset's own lists decide the split (the manifest keeps a given split)
+        if DATASET_SPLIT not in table or table[DATASET_SPLIT].isna().any():
+            raise ValueError(
+                f"source {name!r}: split: dataset, but {inputs['audio']} does not say the "
+                f"dataset's split of every track ({TRACK_INFO}); set split: seeded"
+            )
+        table["split"] = table[DATASET_SPLIT]
+        # the dataset splits song by song: each is its own recording, so none is in two
+        table["recording"] = table["track"]
+    return table
 
 
 BUILDERS: dict[str, Callable[[str, Mapping, Mapping[str, str]], pd.DataFrame]] = {

@@ -12,13 +12,24 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from synthdetect.data.aam import AamKind
+from synthdetect.data.fakemusiccaps import FakeMusicCapsKind
 from synthdetect.data.fma import FmaKind
+from synthdetect.data.sonics import SonicsKind
 from synthdetect.data.sourcekind import ComposerKind, DemoKind, FolderKind, SourceKind
 
 __all__ = ["KINDS", "kind_of"]
 
 KINDS: dict[str, SourceKind] = {
-    kind.name: kind for kind in (DemoKind(), ComposerKind(), FolderKind(), FmaKind(), AamKind())
+    kind.name: kind
+    for kind in (
+        DemoKind(),
+        ComposerKind(),
+        FolderKind(),
+        FmaKind(),
+        AamKind(),
+        FakeMusicCapsKind(),
+        SonicsKind(),
+    )
 }
 
 

@@ -215,11 +215,18 @@ def assign_splits(tracks: pd.DataFrame, fractions: dict[str, float], seed: int) 
     then val). Stratifying by source too gives every source its share of each split, so
     a cross-source setting always has test tracks of every source (with one source per
     label, as in the paper, this is the same split as by label alone).
+
+    A source whose tracks already carry a ``split`` (a dataset's own train/val/test lists,
+    copied in by its candidate table: SONICS with ``split: dataset``) keeps it.
     """
     total = sum(fractions.values())
     split = pd.Series(index=tracks.index, dtype=object)
     keys = ["label", "source"] if "source" in tracks else ["label"]
-    for _, group in tracks.groupby(keys, sort=True):
+    given = tracks.get("split")
+    for key, group in tracks.groupby(keys, sort=True):
+        if given is not None and given.loc[group.index].notna().any():
+            split.loc[group.index] = _given_split(given.loc[group.index], key)
+            continue
         recs = group.groupby("recording").size()
         order = sorted(recs.index, key=lambda r: (track_key(seed, "split", str(r)), str(r)))
         counts = recs.loc[order].to_numpy()
@@ -234,6 +241,15 @@ def assign_splits(tracks: pd.DataFrame, fractions: dict[str, float], seed: int) 
         by_rec = dict(zip(order, names, strict=True))
         split.loc[group.index] = group.recording.map(by_rec)
     return split
+
+
+def _given_split(given: pd.Series, group) -> pd.Series:
+    """A source's own split, checked: every track has one of :data:`SPLITS`."""
+    bad = sorted(set(given.dropna()) - set(SPLITS))
+    if given.isna().any() or bad:
+        what = f"unknown splits {bad}" if bad else f"{int(given.isna().sum())} tracks without one"
+        raise ValueError(f"{group}: the tracks' own split has {what}; expected {SPLITS}")
+    return given
 
 
 def build_manifest(
