@@ -33,7 +33,7 @@ def test_one_bad_file_of_all_usable_tracks_does_not_stop_the_run(tmp_path):
     manifest = pd.read_parquet(tmp_path / "results/manifest.parquet")
     assert manifest.groupby("label").size().to_dict() == {"ai": N, "human": N}
     excluded = pd.read_parquet(tmp_path / "results/excluded.parquet").set_index("track")
-    assert excluded.loc["broken", "reason"].startswith("undecodable")
+    assert excluded.loc["broken", "reason"].startswith("not an audio file soundfile can read")
     # the human class got N of the N + 1 it offered, so the AI class keeps N of its N + 1
     (cut,) = excluded[excluded.source == "ai"].reason
     assert cut.startswith(f"balance: human has only {N} usable tracks of {N + 1}")
