@@ -244,9 +244,9 @@ def breakdown(tracks, work: Path, params: dict, clock: Clock) -> None:
         def read_png(box=box, png=png):
             box["image"] = spectrogram.load_png(png)
 
-        def colour(box=box):
+        def color(box=box):
             col = f["color"]
-            box["color"] = features.colour_histograms(
+            box["color"] = features.color_histograms(
                 box["image"], channels=tuple(col["channels"]), bins=col["bins"]
             )
 
@@ -269,7 +269,7 @@ def breakdown(tracks, work: Path, params: dict, clock: Clock) -> None:
             ("spectrogram: index image", render),
             ("spectrogram: PNG write", write_png),
             ("histograms: PNG read", read_png),
-            ("histograms: colour", colour),
+            ("histograms: color", color),
             ("histograms: derivatives", deriv),
             ("histograms: parquet write", write_hist),
         ]

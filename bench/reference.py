@@ -64,12 +64,12 @@ def reference_track(
 
     # 3. the image back, and its histograms
     image = plt.imread(png)[..., :3]  # RGBA floats in [0, 1]
-    colour = []
+    color = []
     for channel in (0, 2):  # R and B
         counts, _ = np.histogram(image[..., channel], bins=10, range=(0.0, 1.0))
-        colour.append(counts)
+        color.append(counts)
     grey = image @ np.array([0.299, 0.587, 0.114])
     dx = ndimage.gaussian_filter(grey, sigma=1.0, order=(0, 1))
     dy = ndimage.gaussian_filter(grey, sigma=1.0, order=(1, 0))
     deriv, _, _ = np.histogram2d(dx.ravel(), dy.ravel(), bins=10, range=[[-0.1, 0.1], [-0.1, 0.1]])
-    return {"color": np.concatenate(colour), "deriv": deriv.ravel()}
+    return {"color": np.concatenate(color), "deriv": deriv.ravel()}

@@ -85,7 +85,7 @@ def mlp_features(pngs: list[Path], cfg: dict) -> np.ndarray:
 
     f = cfg["features"]
     rows = [
-        track_histograms(load_png(p), colour=f["color"], deriv=f["deriv"])["deriv"] for p in pngs
+        track_histograms(load_png(p), color=f["color"], deriv=f["deriv"])["deriv"] for p in pngs
     ]
     return normalise(np.stack(rows).astype(np.float64)).astype(np.float32)
 

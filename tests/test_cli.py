@@ -1,6 +1,6 @@
 """`synthdetect predict` on a bundle the real workflow exported from a tiny generated corpus.
 
-One Snakemake run (the random forest on colour histograms only, to stay quick: its
+One Snakemake run (the random forest on color histograms only, to stay quick: its
 preprocessing includes the image models' spectrogram) exports a bundle; a CNN bundle
 with the same preprocessing is written beside it. The CLI then scores files of several
 lengths and formats, a directory, an unreadable file, and refuses a tampered bundle.

@@ -15,7 +15,7 @@ SR = 22050
 
 
 def plain_clip(rng, seconds=3.0):
-    """'Human': noise and two tones below the band, lightly coloured."""
+    """'Human': noise and two tones below the band, lightly colored."""
     n = int(SR * seconds)
     t = np.arange(n) / SR
     f1, f2 = rng.uniform(200, 1500, size=2)

@@ -8,7 +8,7 @@ from synthdetect.features.histogram_io import (
     write_track_histograms,
 )
 from synthdetect.features.histograms import (
-    colour_histograms,
+    color_histograms,
     derivative_histogram,
     feature_names,
     normalise,
@@ -19,11 +19,11 @@ COLOUR = {"channels": ["R", "B"], "bins": 10}
 DERIV = {"sigma": 1.0, "bins": 10, "limit": 0.1}
 
 
-def test_colour_histograms_count_r_and_b_pixels():
+def test_color_histograms_count_r_and_b_pixels():
     img = np.zeros((4, 5, 3), np.uint8)
     img[..., 0] = 255  # all red in the top bin
     img[:2, :, 2] = 30  # half of blue in bin 1
-    h = colour_histograms(img, channels=("R", "B"), bins=10)
+    h = color_histograms(img, channels=("R", "B"), bins=10)
     assert h.shape == (20,) and h[:10].sum() == h[10:].sum() == 20
     assert h[9] == 20 and h[10] == 10 and h[11] == 10
 
@@ -52,16 +52,16 @@ def test_normalise_peak_to_mean_then_minmax():
 
 def test_track_file_roundtrip_and_feature_table(tmp_path):
     img = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
-    hists = track_histograms(img, colour=COLOUR, deriv=DERIV)
+    hists = track_histograms(img, color=COLOUR, deriv=DERIV)
     write_track_histograms(tmp_path / "t.parquet", "src", "t1", hists)
     raw = read_track_histograms([tmp_path / "t.parquet"])
-    color = feature_table(raw, "color", feature_names("color", colour=COLOUR, deriv=DERIV), 2)
+    color = feature_table(raw, "color", feature_names("color", color=COLOUR, deriv=DERIV), 2)
     assert list(color.columns[:4]) == ["source", "track", "R_0", "R_1"]
     assert color.shape == (1, 22)
     # each channel normalised on its own: both reach 0 and 1
     values = color.iloc[0, 2:].to_numpy(float)
     assert values[:10].max() == values[10:].max() == 1.0
-    deriv = feature_table(raw, "deriv", feature_names("deriv", colour=COLOUR, deriv=DERIV))
+    deriv = feature_table(raw, "deriv", feature_names("deriv", color=COLOUR, deriv=DERIV))
     assert deriv.shape == (1, 102)
 
 

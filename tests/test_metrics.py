@@ -86,7 +86,7 @@ def _is_png(path) -> tuple[int, int]:
 
 def test_plot_confusion_matrix_writes_png(tmp_path):
     out = tmp_path / "figs" / "cm.png"
-    plot_confusion_matrix([[3, 2], [2, 3]], out, "RF on colour histograms")
+    plot_confusion_matrix([[3, 2], [2, 3]], out, "RF on color histograms")
     w, h = _is_png(out)
     assert w > 200 and h > 200
     plot_confusion_matrix(np.array([[0, 0], [0, 4]]), tmp_path / "cm0.png", "empty row")

@@ -3,7 +3,7 @@ import pytest
 from audio_fixtures import SR, music_like
 
 from synthdetect.features.spectrogram import (
-    colour_table,
+    color_table,
     render,
     save_png,
     spectrogram_image,
@@ -33,9 +33,9 @@ def test_render_resizes_and_uses_the_colormap_table():
     db = np.linspace(-80, 0, 200 * 300, dtype=np.float32).reshape(200, 300)
     img = render(db, size=(50, 40))
     assert img.shape == (50, 40, 3)
-    table = colour_table("coolwarm")
-    colours = {tuple(c) for c in table}
-    assert {tuple(px) for px in img.reshape(-1, 3)} <= colours
+    table = color_table("coolwarm")
+    colors = {tuple(c) for c in table}
+    assert {tuple(px) for px in img.reshape(-1, 3)} <= colors
 
 
 def test_mel_scale_and_bad_scale():

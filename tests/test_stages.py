@@ -3,7 +3,7 @@ library calls compute, bit for bit.
 
 The speed work on audio.py / spectrogram.py / features.py (see bench/preprocess.py)
 kept every array identical. Only the PNG container changed: spectrograms are written as
-palette PNGs (colour indices + the colour table), which decode to the same RGB pixels.
+palette PNGs (color indices + the color table), which decode to the same RGB pixels.
 The new bytes are pinned below.
 """
 
@@ -73,7 +73,7 @@ def test_stages_write_what_the_library_computes(track):
     with Image.open(track / "spec.png") as im:
         assert im.mode == "P" and im.size == (224, 224)
     row = pd.read_parquet(track / "hist.parquet").iloc[0]
-    hists = features.track_histograms(image, colour=FEATURES["color"], deriv=FEATURES["deriv"])
+    hists = features.track_histograms(image, color=FEATURES["color"], deriv=FEATURES["deriv"])
     assert (row.source, row.track) == ("s", "t")
     np.testing.assert_array_equal(row.color, hists["color"])
     np.testing.assert_array_equal(row.deriv, hists["deriv"])
@@ -184,16 +184,16 @@ def test_render_index_fast_path_is_the_plain_one():
             )
 
 
-def test_palette_png_decodes_to_the_colour_table(tmp_path):
+def test_palette_png_decodes_to_the_color_table(tmp_path):
     index = np.random.default_rng(2).integers(0, 256, (37, 53), dtype=np.uint8)
     for cmap in ("coolwarm", "magma"):
         spectrogram.save_palette_png(index, tmp_path / "p.png", cmap=cmap)
         np.testing.assert_array_equal(
-            spectrogram.load_png(tmp_path / "p.png"), spectrogram.colour_table(cmap)[index]
+            spectrogram.load_png(tmp_path / "p.png"), spectrogram.color_table(cmap)[index]
         )
 
 
-def _colour_plain(image, channels, bins):
+def _color_plain(image, channels, bins):
     edges = np.linspace(0, 256, bins + 1)
     return np.concatenate(
         [np.histogram(image[..., features.CHANNELS[c]], bins=edges)[0] for c in channels]
@@ -224,8 +224,8 @@ def test_histograms_are_numpys():
     for img in images:
         for channels, bins in ((("R", "B"), 10), (("R", "G", "B"), 7), (("G",), 256)):
             np.testing.assert_array_equal(
-                features.colour_histograms(img, channels=channels, bins=bins),
-                _colour_plain(img, channels, bins),
+                features.color_histograms(img, channels=channels, bins=bins),
+                _color_plain(img, channels, bins),
             )
         for sigma, bins, limit in ((1.0, 10, 0.1), (2.0, 13, 0.03), (0.5, 2, 1.0)):
             np.testing.assert_array_equal(

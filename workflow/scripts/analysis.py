@@ -18,7 +18,7 @@ channels = cfg["color"]["channels"]
 for kind, groups in (("color", len(channels)), ("deriv", 1)):
     averages = analysis.class_averages(raw, labels, kind, groups)
     focused, peaks = analysis.focus(averages)
-    names = feature_names(kind, colour=cfg["color"], deriv=cfg["deriv"])
+    names = feature_names(kind, color=cfg["color"], deriv=cfg["deriv"])
     summary[kind] = {
         "background_peak_bins": [
             names[g * (len(names) // groups) + int(p)] for g, p in enumerate(peaks)
@@ -27,7 +27,7 @@ for kind, groups in (("color", len(channels)), ("deriv", 1)):
         "class_average_pct": {c: (100 * averages[c]).round(3).tolist() for c in averages},
     }
     if kind == "color":
-        analysis.plot_colour(averages, focused, channels, snakemake.output.color)
+        analysis.plot_color(averages, focused, channels, snakemake.output.color)
     else:
         analysis.plot_derivative(averages, focused, snakemake.output.deriv)
     logging.info("%s: largest focused difference %s", kind, summary[kind]["largest_difference"])

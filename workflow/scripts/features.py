@@ -1,4 +1,4 @@
-"""Stack per-track histograms into the normalised colour and derivative feature tables."""
+"""Stack per-track histograms into the normalised color and derivative feature tables."""
 
 import logging
 
@@ -25,7 +25,7 @@ raw = read_track_histograms(paths)
 raw = order.merge(raw, on=["source", "track"], how="left", validate="one_to_one")
 raw.to_parquet(snakemake.output.raw, index=False)
 for kind, groups in (("color", len(cfg["color"]["channels"])), ("deriv", 1)):
-    names = feature_names(kind, colour=cfg["color"], deriv=cfg["deriv"])
+    names = feature_names(kind, color=cfg["color"], deriv=cfg["deriv"])
     table = feature_table(raw, kind, names, groups=groups)
     table.to_parquet(snakemake.output[kind], index=False)
     logging.info("%s features: %d tracks x %d bins", kind, len(table), len(names))

@@ -63,8 +63,8 @@ def largest_difference(focused: dict[str, np.ndarray], names: list[str]) -> dict
     }
 
 
-def plot_colour(averages: dict, focused: dict, channels: list[str], path: str) -> None:
-    """Fig. 1: class-average colour histograms, full and focused, one row per channel."""
+def plot_color(averages: dict, focused: dict, channels: list[str], path: str) -> None:
+    """Fig. 1: class-average color histograms, full and focused, one row per channel."""
     import matplotlib
 
     matplotlib.use("Agg")

@@ -1,2 +1,2 @@
-"""What the models see: the spectrogram image, its colour and Gaussian-derivative
+"""What the models see: the spectrogram image, its color and Gaussian-derivative
 histograms, and the image caches."""

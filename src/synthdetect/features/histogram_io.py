@@ -45,7 +45,7 @@ def feature_table(
     """Normalised features of one kind: ``source, track`` and one column per bin.
 
     ``groups`` splits the vector into separate histograms normalised one by one (the
-    colour vector holds one histogram per channel).
+    color vector holds one histogram per channel).
     """
     counts = np.stack(raw[kind].to_numpy()).astype(np.float64)
     n, width = counts.shape

@@ -1,6 +1,6 @@
 """Histogram features of a spectrogram image (the paper, section 4.1-4.2).
 
-* Colour: histograms of the R and B channels, 10 bins each: energy is drawn red on a
+* Color: histograms of the R and B channels, 10 bins each: energy is drawn red on a
   blue background, so those two channels carry the picture.
 * Derivatives: the joint histogram of the Gaussian partial derivatives of the image in
   x and y, i.e. how often each (d/dx, d/dy) gradient pair occurs.
@@ -23,7 +23,7 @@ LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 CHANNELS = {"R": 0, "G": 1, "B": 2}
 
 
-def colour_histograms(image: np.ndarray, *, channels=("R", "B"), bins: int = 10) -> np.ndarray:
+def color_histograms(image: np.ndarray, *, channels=("R", "B"), bins: int = 10) -> np.ndarray:
     """Counts of each channel's 8-bit values in ``bins`` equal bins, channels concatenated.
 
     ``np.histogram`` with ``np.linspace(0, 256, bins + 1)`` edges; for uint8 images each
@@ -104,19 +104,19 @@ def normalise(hist: np.ndarray) -> np.ndarray:
     return flat.reshape(h.shape)
 
 
-def track_histograms(image: np.ndarray, *, colour: dict, deriv: dict) -> dict[str, np.ndarray]:
+def track_histograms(image: np.ndarray, *, color: dict, deriv: dict) -> dict[str, np.ndarray]:
     """Both raw histograms of one spectrogram image, from the config's feature sections."""
     return {
-        "color": colour_histograms(image, channels=tuple(colour["channels"]), bins=colour["bins"]),
+        "color": color_histograms(image, channels=tuple(color["channels"]), bins=color["bins"]),
         "deriv": derivative_histogram(
             image, sigma=deriv["sigma"], bins=deriv["bins"], limit=deriv["limit"]
         ),
     }
 
 
-def feature_names(kind: str, *, colour: dict, deriv: dict) -> list[str]:
+def feature_names(kind: str, *, color: dict, deriv: dict) -> list[str]:
     """Column names of a feature set: ``R_0..R_9, B_0..B_9`` or ``d_<ix>_<iy>``."""
     if kind == "color":
-        return [f"{c}_{i}" for c in colour["channels"] for i in range(colour["bins"])]
+        return [f"{c}_{i}" for c in color["channels"] for i in range(color["bins"])]
     n = deriv["bins"]
     return [f"d_{i}_{j}" for i in range(n) for j in range(n)]

@@ -1,12 +1,12 @@
-"""The image the models see: a dB spectrogram coloured blue (quiet) to red (loud).
+"""The image the models see: a dB spectrogram colored blue (quiet) to red (loud).
 
 The paper drew its spectrograms with ``librosa.display.specshow`` on
 ``amplitude_to_db(|STFT|)`` (reference 1.0). That data is signed, so specshow picks the
 diverging ``coolwarm`` map and scales it from the image's minimum to its maximum: energy
-shows red on a blue background, which is why the paper's colour features use R and B.
+shows red on a blue background, which is why the paper's color features use R and B.
 We reproduce that mapping without a matplotlib figure per track: dB values become 256
-colour indices, the index image is area-resized to the model's input size, and a
-256-entry colour table turns it into RGB.
+color indices, the index image is area-resized to the model's input size, and a
+256-entry color table turns it into RGB.
 
 Speed (the per-track stage runs thousands of times; see ``bench/preprocess.py``):
 
@@ -19,8 +19,8 @@ Speed (the per-track stage runs thousands of times; see ``bench/preprocess.py``)
   rounding of librosa (:func:`stft_magnitude`).
 * :func:`render_index` scales the (time, frequency) array where it lies and lets PIL
   rotate it instead of copying a flipped, transposed float array twice.
-* PNGs are written as 8-bit palette images (:func:`save_palette_png`): the colour
-  indices plus the colour table. They decode to exactly the RGB pixels of
+* PNGs are written as 8-bit palette images (:func:`save_palette_png`): the color
+  indices plus the color table. They decode to exactly the RGB pixels of
   :func:`spectrogram_image`, are ~2.4x smaller and ~7x faster to write than RGB PNGs.
 """
 
@@ -66,7 +66,7 @@ def stft_magnitude(y: np.ndarray, *, n_fft: int = 2048, hop_length: int = 512) -
     zeros padded on both sides). Float64 input gives librosa's values bit for bit. Float32
     input (every clip) is transformed in float32 (scipy.fft), where librosa computes in
     float64 and stores complex64: ~1.7x faster, values within float32 rounding of
-    librosa's (on the demo, 0-2 of an image's 50,176 pixels land one colour level over).
+    librosa's (on the demo, 0-2 of an image's 50,176 pixels land one color level over).
     """
     y = np.asarray(y)
     if not np.issubdtype(y.dtype, np.floating) or y.ndim != 1:
@@ -171,7 +171,7 @@ def stft_db(
 
 
 @lru_cache(maxsize=8)
-def colour_table(cmap: str) -> np.ndarray:
+def color_table(cmap: str) -> np.ndarray:
     """The colormap sampled at 256 levels as uint8 RGB (matplotlib's own table)."""
     from matplotlib import colormaps  # only the table is needed, never a figure
 
@@ -188,7 +188,7 @@ def render_index(
     vmin: float | None = None,
     vmax: float | None = None,
 ) -> np.ndarray:
-    """The colour indices (H, W) uint8 of :func:`render`: the image before its colour table."""
+    """The color indices (H, W) uint8 of :func:`render`: the image before its color table."""
     return _render_index(db, size=size, vmin=vmin, vmax=vmax, overwrite=False)
 
 
@@ -226,11 +226,11 @@ def render(
     vmin: float | None = None,
     vmax: float | None = None,
 ) -> np.ndarray:
-    """Colour a dB spectrogram into an (H, W, 3) uint8 image, low frequencies at the bottom.
+    """Color a dB spectrogram into an (H, W, 3) uint8 image, low frequencies at the bottom.
 
     ``vmin``/``vmax`` default to the image's own range, as specshow does.
     """
-    return colour_table(cmap)[render_index(db, size=size, vmin=vmin, vmax=vmax)]
+    return color_table(cmap)[render_index(db, size=size, vmin=vmin, vmax=vmax)]
 
 
 def save_png(image: np.ndarray, path: str | os.PathLike) -> None:
@@ -243,16 +243,16 @@ def save_png(image: np.ndarray, path: str | os.PathLike) -> None:
 
 
 def save_palette_png(index: np.ndarray, path: str | os.PathLike, *, cmap: str) -> None:
-    """Write colour indices (H, W) uint8 as an 8-bit palette PNG of ``cmap``, atomically.
+    """Write color indices (H, W) uint8 as an 8-bit palette PNG of ``cmap``, atomically.
 
     Decoded to RGB (:func:`load_png`, any image viewer) it is exactly
-    ``colour_table(cmap)[index]``, i.e. :func:`spectrogram_image`'s pixels.
+    ``color_table(cmap)[index]``, i.e. :func:`spectrogram_image`'s pixels.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     image = Image.fromarray(np.ascontiguousarray(index, dtype=np.uint8))
-    image.putpalette(colour_table(cmap).tobytes())
+    image.putpalette(color_table(cmap).tobytes())
     image.save(tmp, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
     os.replace(tmp, path)
 
@@ -268,10 +268,10 @@ _RENDER_KEYS = ("vmin", "vmax")
 
 
 def spectrogram_index(y: np.ndarray, *, sample_rate: int, **params) -> np.ndarray:
-    """The spectrogram stage from samples to colour indices (H, W) uint8.
+    """The spectrogram stage from samples to color indices (H, W) uint8.
 
     ``params`` are the keys of the config's ``spectrogram`` section; ``cmap`` is not
-    needed here (it only picks the colour table).
+    needed here (it only picks the color table).
     """
     db = stft_db(y, sample_rate=sample_rate, **{k: params[k] for k in _STFT_KEYS if k in params})
     size = tuple(params.get("size", (224, 224)))
@@ -285,4 +285,4 @@ def spectrogram_image(y: np.ndarray, *, sample_rate: int, **params) -> np.ndarra
     ``params`` are the keys of the config's ``spectrogram`` section.
     """
     index = spectrogram_index(y, sample_rate=sample_rate, **params)
-    return colour_table(params.get("cmap", "coolwarm"))[index]
+    return color_table(params.get("cmap", "coolwarm"))[index]

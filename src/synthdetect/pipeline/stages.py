@@ -101,7 +101,7 @@ def histogram_track(
 
     ``features`` is the config's ``features`` section (``color`` and ``deriv``).
     """
-    hists = track_histograms(load_png(png), colour=features["color"], deriv=features["deriv"])
+    hists = track_histograms(load_png(png), color=features["color"], deriv=features["deriv"])
     write_track_histograms(out, source, track, hists)
 
 

@@ -168,7 +168,7 @@ def model_spec(name: str, hp: Mapping[str, Any], preprocessing: Mapping[str, Any
         spec |= {"input": "clip", "feature_kind": "fakeprint", "n_features": len(names)}
     else:
         feats = preprocessing["features"]
-        names = feature_names(model.input, colour=feats["color"], deriv=feats["deriv"])
+        names = feature_names(model.input, color=feats["color"], deriv=feats["deriv"])
         spec |= {"input": "features", "feature_kind": model.input, "n_features": len(names)}
     return spec
 

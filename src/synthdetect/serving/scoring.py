@@ -235,8 +235,8 @@ class Scorer:
         """Model input rows for a batch of window images: uint8 NHWC or feature rows."""
         if self.input == "image":
             return np.stack(images).astype(np.uint8, copy=False)
-        colour, deriv = self.features["color"], self.features["deriv"]
-        hists = [track_histograms(im, colour=colour, deriv=deriv) for im in images]
+        color, deriv = self.features["color"], self.features["deriv"]
+        hists = [track_histograms(im, color=color, deriv=deriv) for im in images]
         raw = pd.DataFrame(
             {
                 "source": ["score"] * len(hists),
@@ -244,8 +244,8 @@ class Scorer:
                 self.kind: [h[self.kind] for h in hists],
             }
         )
-        names = feature_names(self.kind, colour=colour, deriv=deriv)
-        groups = len(colour["channels"]) if self.kind == "color" else 1
+        names = feature_names(self.kind, color=color, deriv=deriv)
+        groups = len(color["channels"]) if self.kind == "color" else 1
         table = feature_table(raw, self.kind, names, groups=groups)
         return table[names].to_numpy(np.float32, copy=True)
 
