@@ -35,7 +35,7 @@ from synthdetect.pipeline.manifest import build_manifest
 from synthdetect.seeds import track_key
 
 FAST = acquire.FetchOptions(retries=1, backoff_s=0.01, timeout_s=10, progress=False, workers=2)
-BAD_FMA = {"099134": "undecodable", "108925": "silent", "098565": "too short"}
+BAD_FMA = {"099134": "not an audio file", "108925": "silent", "098565": "too short"}
 SPLIT = {"train": 0.6, "val": 0.2, "test": 0.2}
 AAM_KEY = "0001-1000-audio-mixes.zip"
 
