@@ -46,7 +46,6 @@ from synthdetect.data.candidates import AUDIO_SUFFIXES, DATASET_SPLIT, write_tra
 from synthdetect.data.http import (
     RETRY_BUDGET_S,
     ChecksumError,
-    DownloadError,
     fetch_file,
     open_url,
     verify,
@@ -242,25 +241,9 @@ class HubChecksums(ZenodoChecksums):
             budget_s=budget_s,
         )
 
-    def live(self) -> dict[str, str]:
-        if self.record is None:
-            return {}
-        if self._live is None:
-            try:
-                self._live = self._fetch(
-                    self.record,
-                    api_url=self.api_url,
-                    retries=self._retries,
-                    timeout_s=self._timeout_s,
-                    budget_s=self._budget_s,
-                )
-                log.info("%s lists %d sha256s", self.api_url, len(self._live))
-            except (DownloadError, OSError, ValueError) as exc:
-                log.warning(
-                    "cannot read %s (%s); using the configured checksums", self.api_url, exc
-                )
-                self._live = {}
-        return self._live
+    @property
+    def described(self) -> str:
+        return str(self.api_url)
 
     def for_download(self, ref) -> str | None:
         live = self.live().get(ref.name)

@@ -157,6 +157,11 @@ class ZenodoChecksums:
         self._budget_s = budget_s
         self._live: dict[str, str] | None = None
 
+    @property
+    def described(self) -> str:
+        """Where the live checksums come from, for the log."""
+        return f"Zenodo record {self.record}"
+
     def live(self) -> dict[str, str]:
         if self.record is None:
             return {}
@@ -169,12 +174,10 @@ class ZenodoChecksums:
                     timeout_s=self._timeout_s,
                     budget_s=self._budget_s,
                 )
-                log.info("Zenodo record %s lists %d checksums", self.record, len(self._live))
+                log.info("%s lists %d checksums", self.described, len(self._live))
             except (DownloadError, OSError, ValueError) as exc:
                 log.warning(
-                    "cannot read Zenodo record %s (%s); using the configured checksums",
-                    self.record,
-                    exc,
+                    "cannot read %s (%s); using the configured checksums", self.described, exc
                 )
                 self._live = {}
         return self._live
