@@ -23,7 +23,6 @@ The same arguments give byte-identical files and index.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import logging
 import multiprocessing
@@ -43,6 +42,7 @@ from synthdetect.corpora.demo import (
     AIJob,
     ChainSettings,
     collect_clips,
+    corpus_parser,
     mp3_compression_level,
     render_ai_clip,
 )
@@ -179,20 +179,13 @@ def build_composer_corpus(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m synthdetect.corpora.composer_corpus",
-        description="Build composed songs rendered with a SoundFont (a composer source).",
+    parser = corpus_parser(
+        "python -m synthdetect.corpora.composer_corpus",
+        "Build composed songs rendered with a SoundFont (a composer source).",
     )
-    parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--source", required=True, help="source name (chooses the songs)")
     parser.add_argument("--soundfont", required=True, help=".sf2/.sf3 file to render with")
     parser.add_argument("--n", type=int, default=100)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--sample-rate", type=int, default=22050)
-    parser.add_argument("--clip-seconds", type=float, default=30.0)
-    parser.add_argument("--bitrate-kbps", type=int, default=128)
-    parser.add_argument("--jobs", type=int, default=1, help="worker processes")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     started = time.monotonic()

@@ -60,6 +60,7 @@ __all__ = [
     "MissingMusicError",
     "Recording",
     "build_demo_corpus",
+    "corpus_parser",
     "find_debian_music",
     "find_music_in_dirs",
     "main",
@@ -526,17 +527,26 @@ def build_demo_corpus(
     return index
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m synthdetect.corpora.demo",
-        description="Build the offline demo corpus (Debian game music vs. composed songs).",
-    )
+def corpus_parser(prog: str, description: str) -> argparse.ArgumentParser:
+    """The options every corpus builder's command line shares: where, seed, audio format
+    and workers; each builder adds its own."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument("--n-per-class", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--sample-rate", type=int, default=22050)
     parser.add_argument("--clip-seconds", type=float, default=30.0)
     parser.add_argument("--bitrate-kbps", type=int, default=128)
+    parser.add_argument("--jobs", type=int, default=1, help="worker processes")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = corpus_parser(
+        "python -m synthdetect.corpora.demo",
+        "Build the offline demo corpus (Debian game music vs. composed songs).",
+    )
+    parser.add_argument("--n-per-class", type=int, default=100)
     parser.add_argument(
         "--human-dir",
         action="append",
@@ -544,8 +554,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="folder of human audio files instead of the Debian packages (repeatable)",
     )
     parser.add_argument("--soundfont", default=None, help="SoundFont for the AI class")
-    parser.add_argument("--jobs", type=int, default=1, help="worker processes")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     started = time.monotonic()
