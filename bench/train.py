@@ -15,6 +15,8 @@ and trains them with ``synthdetect.models.training`` on whatever device is prese
   whole frozen-ResNet18 training (backbone features of train + val, then 10 head epochs)
   costs at most 1.3x one backbone pass over the training set (the pass is taken from the
   same call's feature time, so machine load does not enter the ratio).
+* **full ResNet18** - every layer trained (``freeze_backbone=False``) with
+  ``train_classifier`` on both inputs, ``--resnet18-epochs`` epochs.
 * **HistogramMLP** - on the derivative histograms of the real PNGs against random ones.
 * **CPU figures** (CPU only): ``cnn_cpu_speedup`` is ``train_classifier``'s PaperCNN
   rate on the real input over a plain fp32 NCHW training loop of the same network in
@@ -225,6 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--unique", type=int, default=64, help="distinct spectrogram PNGs made")
     ap.add_argument("--cnn-epochs", type=int, default=3, help="PaperCNN epochs per input")
     ap.add_argument("--mlp-epochs", type=int, default=20)
+    ap.add_argument("--resnet18-epochs", type=int, default=2, help="full ResNet18 epochs")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--tmp", default=None, help="parent of the temporary directory")
@@ -240,6 +243,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from synthdetect.features.images import open_image_cache, write_image_cache
     from synthdetect.models import training
+    from synthdetect.models.networks import build_resnet18
     from synthdetect.models.run import build_network
 
     training.configure_cpu(args.threads)
@@ -370,6 +374,26 @@ def main(argv: list[str] | None = None) -> int:
             f"head epochs alone {head_s / train_pass:.3f}x -> "
             f"{'met' if ratio <= 1.3 else 'MISSED'} (goal <= 1.3)"
         )
+
+        # full ResNet18: the backbone trains too
+        for kind, (Xtr, Xva) in inputs.items():
+            training.seed_everything(args.seed)
+            net = build_resnet18("none", freeze_backbone=False)
+            res = training.train_classifier(
+                net,
+                (Xtr, y_tr),
+                (Xva, y_va),
+                epochs=args.resnet18_epochs,
+                lr=r["lr"],
+                batch_size=r["batch_size"],
+                seed=args.seed,
+                device=dev,
+                progress=False,
+            )
+            print(
+                f"ResNet18 full ({kind:>9s}): {epoch_rate(res, n_train):9.1f} img/s "
+                f"({args.resnet18_epochs} epochs of {n_train} + {n_val} val)"
+            )
 
         # HistogramMLP on the derivative histograms
         m = hp["mlp"]

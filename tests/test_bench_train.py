@@ -31,4 +31,5 @@ def test_bench_train_smoke_prints_its_figures(tmp_path):
     assert any(line.startswith("PaperCNN plain fp32 NCHW loop (real):") for line in lines)
     assert any(line.startswith("HistogramMLP  (     real):") for line in lines)
     assert any(line.startswith("ResNet18 backbone pass (     real):") for line in lines)
+    assert any(line.startswith("ResNet18 full (     real):") for line in lines)
     assert not list(tmp_path.iterdir()), "the bench left files behind"
