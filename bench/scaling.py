@@ -4,9 +4,10 @@
 For each size N (default 200, 1,000 and 3,000) generates N tracks with
 ``orchestration.write_corpus`` (half OGG "human", half FLAC "ai", 30-35 s; untimed) and
 runs the real Snakemake CLI towards ``results/report/table1.csv`` one stage at a time
-(``--until <rule>``, in the DAG's order), so each invocation's wall time is one stage's
-jobs plus Snakemake's start and DAG. A final invocation with nothing left to do measures
-that fixed part, which is subtracted from every stage (and shown on its own). The models
+(asking for that stage's output files, in the DAG's order), so each invocation's wall
+time is one stage's jobs plus Snakemake's start and DAG. A final invocation with nothing
+left to do measures that fixed part, which is subtracted from every stage (and shown on
+its own); the whole run is the stages plus one fixed part, as one invocation takes. The models
 train with small epochs (config overrides below), ResNet18 from random weights (the
 same cost as ImageNet's, without the download). Each model's own training time comes
 from the workflow's ``benchmark:`` files.
@@ -17,7 +18,7 @@ extrapolation to ``--extrapolate`` sizes (default 6,000 and 50,000). ``--plot PN
 draws ms per track per stage against N.
 
     python bench/scaling.py [--sizes 200 1000 3000] [--cores 2] [--results F.json] [--plot F.png]
-    python bench/scaling.py --smoke          # 20 tracks, 32-pixel spectrograms
+    python bench/scaling.py --smoke          # 20 tracks, 32-pixel spectrograms, 2 models
 
 Last line: ``ms_per_track_<N>=<whole run> ...`` for each size measured in this call.
 """
@@ -37,10 +38,17 @@ from pathlib import Path
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from orchestration import SNAKEFILE, SNAKEMAKE, project_config, timed, write_corpus  # noqa: E402
+from orchestration import (  # noqa: E402
+    SNAKEFILE,
+    SNAKEMAKE,
+    project_config,
+    resolved_config,
+    timed,
+    write_corpus,
+)
 
 TARGET = "results/report/table1.csv"
-#: the rules of Table 1's DAG in the order they run; each stage runs --until its rule
+#: Table 1's stages in the order they run
 STAGES = (
     "manifest",
     "clip",
@@ -53,6 +61,45 @@ STAGES = (
     "evaluate",
     "table1",
 )
+
+
+def stage_targets(root: Path, config: dict) -> dict[str, list[str]]:
+    """Each stage's output files (the track stages' bucket folders read off the
+    manifest), so that asking Snakemake for them runs that stage's jobs and no more."""
+    import pandas as pd
+
+    from synthdetect.models import registry
+    from synthdetect.pipeline.buckets import bucket_of
+
+    manifest = pd.read_parquet(root / "results" / "manifest.parquet")
+    pairs = zip(manifest.source, manifest.track, strict=True)
+    buckets = sorted({bucket_of(s, t, config["buckets"]) for s, t in pairs})
+    models = [registry.get(m) for m in config["models"]["enabled"]]
+    return {
+        "manifest": ["results/manifest.parquet"],
+        **{
+            rule: [f"results/{folder}/{b}" for b in buckets]
+            for rule, folder in (
+                ("clip", "clips"),
+                ("spectrogram", "spectrograms"),
+                ("histograms", "histograms"),
+            )
+        },
+        "features": ["results/features/color.parquet"],
+        "image_cache": [f"results/images/{s}.npy" for s in ("train", "val", "test")],
+        **{
+            f"train_{trainer}": [
+                f"results/models/{m.name}.{m.family.weights}"
+                for m in models
+                if m.family.trainer == trainer
+            ]
+            for trainer in ("sklearn", "torch")
+        },
+        "evaluate": [f"results/metrics/{m.name}.json" for m in models],
+        "table1": [TARGET],
+    }
+
+
 #: small epochs: the bench measures how cost grows, not the models' quality
 MODELS = {
     "device": "cpu",
@@ -61,23 +108,27 @@ MODELS = {
     "cnn": {"epochs": 1},
     "resnet18": {"weights": "none", "epochs": 2},
 }
+#: --smoke: tiny images, few buckets, one model of each trainer
 SMOKE = {"spectrogram": {"size": [32, 32]}, "buckets": 4}
+SMOKE_MODELS = {"enabled": ["rf_deriv", "cnn"], "rf": {"n_estimators": 10}}
 
 
-def project(root: Path, n_tracks: int, smoke: bool, device: str) -> None:
-    """The generated corpus and a Table 1 config for it in ``root``."""
+def project(root: Path, n_tracks: int, smoke: bool, device: str) -> dict:
+    """The generated corpus and a Table 1 config for it in ``root``; the resolved config."""
     write_corpus(root, n_tracks, workers=os.cpu_count() or 1)
     config = project_config(root)
     config["models"] = {**MODELS, "device": device}
     if smoke:
         config.update(SMOKE)
+        config["models"].update(SMOKE_MODELS)
     (root / "config.yaml").write_text(yaml.safe_dump(config))
+    return resolved_config(config)
 
 
-def snakemake(root: Path, cores: int, *args: str) -> float:
-    cmd = [str(SNAKEMAKE), TARGET, *args, "-s", str(SNAKEFILE), "--directory", str(root)]
+def snakemake(root: Path, cores: int, targets: list[str]) -> float:
+    cmd = [str(SNAKEMAKE), *targets, "-s", str(SNAKEFILE), "--directory", str(root)]
     cmd += ["--cores", str(cores), "--configfile", "config.yaml"]
-    wall, _cpu = timed(cmd, root, f"snakemake {' '.join(args) or TARGET}")
+    wall, _cpu = timed(cmd, root, f"snakemake {' '.join(targets[:3])}")
     return wall
 
 
@@ -95,19 +146,21 @@ def measure(n_tracks: int, cores: int, smoke: bool, device: str, parent: str | N
     root = Path(tempfile.mkdtemp(prefix=f"synthdetect-scaling-{n_tracks}-", dir=parent))
     try:
         t0 = time.perf_counter()
-        project(root, n_tracks, smoke, device)
+        config = project(root, n_tracks, smoke, device)
         print(f"# {n_tracks} tracks generated in {time.perf_counter() - t0:.0f} s (untimed)")
-        walls = {}
+        walls, targets = {}, {"manifest": ["results/manifest.parquet"]}
         for rule in STAGES:
-            walls[rule] = snakemake(root, cores, *([] if rule == STAGES[-1] else ["--until", rule]))
+            walls[rule] = snakemake(root, cores, targets[rule]) if targets[rule] else 0.0
             print(f"#   {rule:<14s} {walls[rule]:8.1f} s wall", flush=True)
-        fixed = snakemake(root, cores)  # nothing left to do: start-up and DAG only
+            if rule == "manifest":
+                targets = stage_targets(root, config)
+        fixed = snakemake(root, cores, [TARGET])  # nothing left to do: start-up and DAG only
         stages = {rule: max(w - fixed, 0.0) for rule, w in walls.items()}
         return {
             "tracks": n_tracks,
             "stages": stages,
             "fixed_per_call": fixed,
-            "whole": sum(walls.values()),
+            "whole": sum(stages.values()) + fixed,  # as one invocation would take
             "models": model_seconds(root),
             "cores": cores,
             "device": device,
@@ -201,7 +254,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--results", type=Path, help="JSON where measurements accumulate by size")
     ap.add_argument("--plot", type=Path, help="PNG of ms per track per stage against N")
     ap.add_argument("--tmp", default=None, help="parent of the temporary directories")
-    ap.add_argument("--smoke", action="store_true", help="20 tracks, 32-pixel spectrograms")
+    ap.add_argument(
+        "--smoke", action="store_true", help="20 tracks, 32-pixel spectrograms, two models"
+    )
     args = ap.parse_args(argv)
     if args.smoke:
         args.sizes = [20]

@@ -16,7 +16,8 @@ and trains them with ``synthdetect.models.training`` on whatever device is prese
   costs at most 1.3x one backbone pass over the training set (the pass is taken from the
   same call's feature time, so machine load does not enter the ratio).
 * **full ResNet18** - every layer trained (``freeze_backbone=False``) with
-  ``train_classifier`` on both inputs, ``--resnet18-epochs`` epochs.
+  ``train_classifier`` on both inputs, ``--resnet18-epochs`` epochs (by default on
+  CUDA only: on a CPU it takes minutes).
 * **HistogramMLP** - on the derivative histograms of the real PNGs against random ones.
 * **CPU figures** (CPU only): ``cnn_cpu_speedup`` is ``train_classifier``'s PaperCNN
   rate on the real input over a plain fp32 NCHW training loop of the same network in
@@ -227,7 +228,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--unique", type=int, default=64, help="distinct spectrogram PNGs made")
     ap.add_argument("--cnn-epochs", type=int, default=3, help="PaperCNN epochs per input")
     ap.add_argument("--mlp-epochs", type=int, default=20)
-    ap.add_argument("--resnet18-epochs", type=int, default=2, help="full ResNet18 epochs")
+    ap.add_argument(
+        "--resnet18-epochs",
+        type=int,
+        default=None,
+        help="full ResNet18 epochs, 0 to skip (default 2 on CUDA, 0 on CPU, 1 with --smoke)",
+    )
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--tmp", default=None, help="parent of the temporary directory")
@@ -250,6 +256,8 @@ def main(argv: list[str] | None = None) -> int:
     dev = training.pick_device(args.device)
     name = torch.cuda.get_device_name(dev).replace(" ", "_") if dev.type == "cuda" else "cpu"
     n_train = args.n_train or (16384 if dev.type == "cuda" else 128)
+    if args.resnet18_epochs is None:
+        args.resnet18_epochs = 2 if dev.type == "cuda" else int(args.smoke)
     n_val = args.n_val or max(n_train // 7, 8)
     cfg = schema_defaults("clip", "spectrogram", "features", "models")
     hp = cfg["models"]
@@ -376,7 +384,7 @@ def main(argv: list[str] | None = None) -> int:
         )
 
         # full ResNet18: the backbone trains too
-        for kind, (Xtr, Xva) in inputs.items():
+        for kind, (Xtr, Xva) in inputs.items() if args.resnet18_epochs else ():
             training.seed_everything(args.seed)
             net = build_resnet18("none", freeze_backbone=False)
             res = training.train_classifier(
