@@ -197,8 +197,10 @@ class _Data:
         buf = self._raw[: len(rows)]
         if isinstance(idx, slice):
             buf[...] = self.X[idx]  # one sequential read (a memmap slice is a view)
-        else:
-            np.take(self.X, rows, axis=0, out=buf)
+        else:  # mode="clip" writes straight into out ("raise" buffers), so check first
+            if len(rows) and (rows.min() < 0 or rows.max() >= self.n):
+                raise IndexError(f"batch rows outside 0..{self.n - 1}")
+            np.take(self.X, rows, axis=0, out=buf, mode="clip")
         return buf
 
     def yb(self, idx: np.ndarray | slice) -> torch.Tensor:
