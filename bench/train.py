@@ -15,13 +15,26 @@ and trains them with ``synthdetect.models.training`` on whatever device is prese
   whole frozen-ResNet18 training (backbone features of train + val, then 10 head epochs)
   costs at most 1.3x one backbone pass over the training set (the pass is taken from the
   same call's feature time, so machine load does not enter the ratio).
+* **full ResNet18** - every layer trained (``freeze_backbone=False``) with
+  ``train_classifier`` on both inputs, ``--resnet18-epochs`` epochs (by default on
+  CUDA only: on a CPU it takes minutes).
 * **HistogramMLP** - on the derivative histograms of the real PNGs against random ones.
+* **CPU figures** (CPU only): ``cnn_cpu_speedup`` is ``train_classifier``'s PaperCNN
+  rate on the real input over a plain fp32 NCHW training loop of the same network in
+  the paper's layer order (Conv, BatchNorm, ReLU, MaxPool; unfused Adam; a fresh
+  normalised tensor per batch), run in this process on the same input with denormals
+  already flushed, so the denormal fix does not count. ``cnn_gflops_fraction`` is the
+  achieved training GFLOP/s (forward + backward FLOPs of a batch counted by
+  ``torch.utils.flop_counter.FlopCounterMode``, times the real-input rate) over this
+  process's 2048x2048 fp32 matmul rate.
 
 Image throughput is training images per second of epoch time (an epoch's time includes
 its validation pass, as the training log reports it); the first epoch of each run is not
 counted when there are more. PNGs are made for ``--unique`` generated clips and the cache
 cycles through them up to ``--n-train + --n-val`` rows. Writes only into a temporary
-directory. The last line is ``cnn_input_efficiency=<real/synthetic> device=<name>``.
+directory. The last line is ``cnn_input_efficiency=<real/synthetic> device=<name>``,
+preceded on CPU by ``cnn_cpu_speedup=<x> cnn_gflops_fraction=<x>``. ``--smoke`` runs it
+all on tiny input (a few 32-pixel images) to check that it runs.
 """
 
 from __future__ import annotations
@@ -100,6 +113,85 @@ def epoch_rate(result, n_train: int) -> float:
     return n_train / float(np.mean(secs))
 
 
+def matmul_gflops(device, n: int = 2048, repeat: int = 10) -> float:
+    """GFLOP/s of an n x n fp32 matrix product (2 n^3 FLOPs), best of ``repeat``."""
+    import torch
+
+    a = torch.randn(n, n, device=device)
+    b = torch.randn(n, n, device=device)
+    best = float("inf")
+    for _ in range(repeat + 1):  # the first is a warm-up
+        t0 = time.perf_counter()
+        torch.mm(a, b)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        best = min(best, time.perf_counter() - t0)
+    return 2 * n**3 / best / 1e9
+
+
+def training_flops(net, X: np.ndarray, batch_size: int) -> float:
+    """FLOPs per training image: forward + backward of one batch, counted by torch."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from synthdetect.models.networks import normalise
+
+    xb = normalise(np.array(X[:batch_size]))
+    with FlopCounterMode(display=False) as counter:
+        net(xb).sum().backward()
+    net.zero_grad(set_to_none=True)
+    return counter.get_total_flops() / len(xb)
+
+
+def paper_order(net):
+    """The same PaperCNN with each block in the paper's order: Conv, BN, ReLU, MaxPool."""
+    import copy
+
+    from torch import nn
+
+    plain = copy.deepcopy(net)
+    mods = list(plain.features)
+    for i, m in enumerate(mods):
+        if isinstance(m, nn.MaxPool2d) and i + 1 < len(mods) and isinstance(mods[i + 1], nn.ReLU):
+            mods[i], mods[i + 1] = mods[i + 1], mods[i]
+    plain.features = nn.Sequential(*mods)
+    return plain
+
+
+def baseline_rate(net, train, val, *, epochs: int, lr: float, batch_size: int, seed: int):
+    """Training images/s of a plain fp32 NCHW loop: what torch does with no tuning."""
+    import torch
+    from torch import nn
+
+    from synthdetect.models.networks import normalise
+
+    (Xtr, ytr), (Xva, yva) = train, val
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    loss_fn = nn.BCEWithLogitsLoss()
+    ytr_t, yva_t = torch.tensor(ytr, dtype=torch.float32), torch.tensor(yva, dtype=torch.float32)
+    rng = np.random.default_rng(seed)
+    secs = []
+    for _ in range(epochs):
+        t0 = time.perf_counter()
+        net.train()
+        perm = rng.permutation(len(Xtr))
+        for a in range(0, len(Xtr), batch_size):
+            idx = np.sort(perm[a : a + batch_size])
+            loss = loss_fn(net(normalise(Xtr[idx])).reshape(-1), ytr_t[idx])  # a copy
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        net.eval()
+        with torch.no_grad():
+            for a in range(0, len(Xva), batch_size):
+                loss_fn(
+                    net(normalise(np.array(Xva[a : a + batch_size]))).reshape(-1),
+                    yva_t[a : a + batch_size],
+                )
+        secs.append(time.perf_counter() - t0)
+    secs = secs[1:] if len(secs) > 1 else secs
+    return len(Xtr) / float(np.mean(secs))
+
+
 def input_rate(X: np.ndarray, device, batch_size: int, seed: int) -> float:
     """Images per second of the input path alone: training's own batch fetch + normalise,
     shuffled like an epoch, no model."""
@@ -107,7 +199,7 @@ def input_rate(X: np.ndarray, device, batch_size: int, seed: int) -> float:
 
     from synthdetect.models.training import _Data  # the exact batch path train_classifier uses
 
-    data = _Data(X, np.zeros(len(X), np.float32), device)
+    data = _Data(X, np.zeros(len(X), np.float32), device, batch_size)
     perm = np.random.default_rng(seed).permutation(len(X))
     t0 = time.perf_counter()
     for a in range(0, len(X), batch_size):
@@ -136,24 +228,42 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--unique", type=int, default=64, help="distinct spectrogram PNGs made")
     ap.add_argument("--cnn-epochs", type=int, default=3, help="PaperCNN epochs per input")
     ap.add_argument("--mlp-epochs", type=int, default=20)
+    ap.add_argument(
+        "--resnet18-epochs",
+        type=int,
+        default=None,
+        help="full ResNet18 epochs, 0 to skip (default 2 on CUDA, 0 on CPU, 1 with --smoke)",
+    )
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--tmp", default=None, help="parent of the temporary directory")
+    ap.add_argument(
+        "--smoke", action="store_true", help="tiny input (32-pixel images), to check it runs"
+    )
     args = ap.parse_args(argv)
+    if args.smoke:
+        args.n_train, args.n_val = args.n_train or 16, args.n_val or 8
+        args.unique, args.cnn_epochs, args.mlp_epochs = min(args.unique, 4), 2, 2
 
     import torch
 
     from synthdetect.features.images import open_image_cache, write_image_cache
     from synthdetect.models import training
+    from synthdetect.models.networks import build_resnet18
     from synthdetect.models.run import build_network
 
-    training.set_threads(args.threads)
+    training.configure_cpu(args.threads)
     dev = training.pick_device(args.device)
     name = torch.cuda.get_device_name(dev).replace(" ", "_") if dev.type == "cuda" else "cpu"
     n_train = args.n_train or (16384 if dev.type == "cuda" else 128)
+    if args.resnet18_epochs is None:
+        args.resnet18_epochs = 2 if dev.type == "cuda" else int(args.smoke)
     n_val = args.n_val or max(n_train // 7, 8)
     cfg = schema_defaults("clip", "spectrogram", "features", "models")
     hp = cfg["models"]
+    if args.smoke:
+        cfg["spectrogram"]["size"] = [32, 32]
+        cfg["models"]["resnet18"]["epochs"] = 2
     size = tuple(cfg["spectrogram"]["size"])
     print(
         f"# device {dev} ({name}), torch {torch.__version__}, {torch.get_num_threads()} CPU "
@@ -209,6 +319,27 @@ def main(argv: list[str] | None = None) -> int:
                 f"({args.cnn_epochs} epochs of {n_train} + {n_val} val)"
             )
 
+        if dev.type == "cpu":  # the same real input through a plain, untuned loop
+            training.seed_everything(args.seed)
+            plain = paper_order(build_network("cnn", c, image_size=size[0]))
+            base = baseline_rate(
+                plain,
+                (real_tr, y_tr),
+                (real_va, y_va),
+                epochs=args.cnn_epochs,
+                lr=c["lr"],
+                batch_size=c["batch_size"],
+                seed=args.seed,
+            )
+            flops = training_flops(plain, real_tr, c["batch_size"])
+            peak = matmul_gflops(dev)
+            achieved = flops * cnn_rate["real"] / 1e9
+            print(
+                f"PaperCNN plain fp32 NCHW loop (real): {base:9.1f} img/s; training "
+                f"{flops / 1e9:.3f} GFLOP/img -> {achieved:.1f} GFLOP/s, 2048^2 fp32 matmul "
+                f"{peak:.1f} GFLOP/s"
+            )
+
         # frozen ResNet18
         r = hp["resnet18"]
         fb = max(r["batch_size"], 64)  # train_resnet18_head's feature batch size
@@ -252,6 +383,26 @@ def main(argv: list[str] | None = None) -> int:
             f"{'met' if ratio <= 1.3 else 'MISSED'} (goal <= 1.3)"
         )
 
+        # full ResNet18: the backbone trains too
+        for kind, (Xtr, Xva) in inputs.items() if args.resnet18_epochs else ():
+            training.seed_everything(args.seed)
+            net = build_resnet18("none", freeze_backbone=False)
+            res = training.train_classifier(
+                net,
+                (Xtr, y_tr),
+                (Xva, y_va),
+                epochs=args.resnet18_epochs,
+                lr=r["lr"],
+                batch_size=r["batch_size"],
+                seed=args.seed,
+                device=dev,
+                progress=False,
+            )
+            print(
+                f"ResNet18 full ({kind:>9s}): {epoch_rate(res, n_train):9.1f} img/s "
+                f"({args.resnet18_epochs} epochs of {n_train} + {n_val} val)"
+            )
+
         # HistogramMLP on the derivative histograms
         m = hp["mlp"]
         feats = mlp_features(pngs, cfg)
@@ -273,6 +424,11 @@ def main(argv: list[str] | None = None) -> int:
             )
             print(f"HistogramMLP  ({kind:>9s}): {epoch_rate(res, n_train):9.0f} samples/s")
 
+        if dev.type == "cpu":
+            print(
+                f"cnn_cpu_speedup={cnn_rate['real'] / base:.2f} "
+                f"cnn_gflops_fraction={achieved / peak:.3f}"
+            )
         print(f"cnn_input_efficiency={cnn_rate['real'] / cnn_rate['synthetic']:.2f} device={name}")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

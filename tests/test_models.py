@@ -74,13 +74,43 @@ def test_paper_cnn_224_gives_one_logit():
 def test_paper_cnn_has_the_papers_layers():
     model = PaperCNN(in_size=224, channels=(16, 32, 64), dropout=0.5, hidden=128)
     blocks = list(model.features)
-    assert [type(m) for m in blocks] == [nn.Conv2d, nn.BatchNorm2d, nn.ReLU, nn.MaxPool2d] * 3
+    # ReLU after the pooling: the same function as the paper's Conv, BN, ReLU, MaxPool
+    assert [type(m) for m in blocks] == [nn.Conv2d, nn.BatchNorm2d, nn.MaxPool2d, nn.ReLU] * 3
     convs = [m for m in blocks if isinstance(m, nn.Conv2d)]
     assert [c.out_channels for c in convs] == [16, 32, 64]
     assert all(c.kernel_size == (3, 3) and c.padding == (1, 1) for c in convs)
     linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
     assert [(fc.in_features, fc.out_features) for fc in linears] == [(64 * 28 * 28, 128), (128, 1)]
     assert any(isinstance(m, nn.Dropout) and m.p == 0.5 for m in model.modules())
+
+
+def test_paper_cnn_equals_the_papers_layer_order_forward_and_backward():
+    import copy
+
+    torch.manual_seed(0)
+    model = PaperCNN(in_size=32, channels=(4, 8, 8), hidden=16)
+    paper = copy.deepcopy(model)
+    mods = list(paper.features)
+    for i in range(2, len(mods), 4):  # Conv, BN, MaxPool, ReLU -> Conv, BN, ReLU, MaxPool
+        mods[i], mods[i + 1] = mods[i + 1], mods[i]
+    paper.features = nn.Sequential(*mods)
+    assert [type(m) for m in paper.features][:4] == [
+        nn.Conv2d,
+        nn.BatchNorm2d,
+        nn.ReLU,
+        nn.MaxPool2d,
+    ]
+    x = normalise(_images(4, 32))
+    for net in (model, paper):
+        net.train()
+        torch.manual_seed(1)  # the same dropout mask
+        net(x).sum().backward()
+    torch.manual_seed(1)
+    a = model(x)
+    torch.manual_seed(1)
+    torch.testing.assert_close(a, paper(x))
+    for (name, p), q in zip(model.named_parameters(), paper.parameters(), strict=True):
+        torch.testing.assert_close(p.grad, q.grad, msg=name)
 
 
 def test_paper_cnn_other_size_and_wrong_input():

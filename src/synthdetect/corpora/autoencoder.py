@@ -39,6 +39,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from synthdetect.cpu import configure_cpu
+
 __all__ = [
     "DECODERS",
     "AutoencoderSpec",
@@ -333,7 +335,7 @@ def train_autoencoder(
     prev_threads = torch.get_num_threads()
     prev_det = torch.are_deterministic_algorithms_enabled()
     prev_warn = torch.is_deterministic_algorithms_warn_only_enabled()
-    torch.set_num_threads(int(threads))
+    configure_cpu(int(threads))
     torch.use_deterministic_algorithms(True)
     try:
         torch.manual_seed(seed)
@@ -421,8 +423,7 @@ def reconstruct(
     out = np.empty(n, dtype=np.float32)
     was_training = model.training
     prev_threads = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(int(threads))
+    configure_cpu(threads)
     model.eval()
     try:
         with torch.inference_mode():

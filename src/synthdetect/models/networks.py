@@ -39,13 +39,16 @@ def normalise(
     *,
     device: torch.device | str | None = None,
     channels_last: bool = False,
+    out: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """uint8 RGB images ``(N, H, W, 3)`` -> float32 ``(N, 3, H, W)``, ImageNet-normalised.
 
     ``x = (pixel / 255 - mean) / std`` per channel. Works on numpy arrays (memmaps
     included) and on uint8 tensors already on a device; the arithmetic runs on
     ``device`` (default: where the tensor is, CPU for numpy), so a GPU gets the 4x
-    smaller uint8 batch. The result is contiguous NCHW, or channels_last when asked.
+    smaller uint8 batch. The result is contiguous NCHW, or channels_last when asked;
+    ``out`` (float32, that shape and layout, on that device) receives it without a new
+    allocation.
     """
     if isinstance(batch, np.ndarray):
         t = torch.from_numpy(np.ascontiguousarray(batch))
@@ -59,22 +62,31 @@ def normalise(
         )
     if device is not None:
         t = t.to(device, non_blocking=True)
-    x = t.permute(0, 3, 1, 2).float()  # NHWC memory seen as NCHW = channels_last strides
-    # (p / 255 - mean) / std  ==  p * scale - offset
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    t = t.permute(0, 3, 1, 2)  # NHWC memory seen as NCHW = channels_last strides
+    if out is None:
+        out = torch.empty(t.shape, dtype=torch.float32, device=t.device, memory_format=fmt)
+    elif (
+        out.shape != t.shape
+        or out.dtype != torch.float32
+        or not out.is_contiguous(memory_format=fmt)
+    ):
+        raise ValueError(f"out must be float32 {tuple(t.shape)} in {fmt}, got {out.dtype}")
+    # (p / 255 - mean) / std  ==  p * scale - offset, in two passes over the batch
     scale = [1.0 / (255.0 * s) for s in IMAGENET_STD]
     offset = [m / s for m, s in zip(IMAGENET_MEAN, IMAGENET_STD, strict=True)]
-    x = x * torch.tensor(scale, device=x.device).view(1, 3, 1, 1) - torch.tensor(
-        offset, device=x.device
-    ).view(1, 3, 1, 1)
-    fmt = torch.channels_last if channels_last else torch.contiguous_format
-    return x.contiguous(memory_format=fmt)
+    torch.mul(t, torch.tensor(scale, device=t.device).view(1, 3, 1, 1), out=out)
+    return out.sub_(torch.tensor(offset, device=t.device).view(1, 3, 1, 1))
 
 
 class PaperCNN(nn.Module):
     """The paper's custom CNN.
 
     Three blocks of Conv2d(3x3, padding 1) + BatchNorm2d + ReLU + MaxPool2d(2), then
-    dropout, then two fully connected layers (-> ``hidden``, ReLU -> 1 logit).
+    dropout, then two fully connected layers (-> ``hidden``, ReLU -> 1 logit). Each
+    block applies its ReLU after the pooling: ReLU and max commute, so the output is the
+    paper's, and the ReLU (forward and backward) sees a quarter of the elements. The
+    parameter names are the paper order's (``features.0`` conv, ``features.1`` norm).
     """
 
     def __init__(
@@ -94,8 +106,8 @@ class PaperCNN(nn.Module):
             blocks += [
                 nn.Conv2d(c_in, c_out, kernel_size=3, padding=1),
                 nn.BatchNorm2d(c_out),
-                nn.ReLU(inplace=True),
                 nn.MaxPool2d(2),
+                nn.ReLU(inplace=True),
             ]
             c_in, side = c_out, side // 2
         self.features = nn.Sequential(*blocks)

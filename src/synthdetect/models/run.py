@@ -209,7 +209,7 @@ def fit_network(
     """Train an MLP, the CNN or ResNet18; keep the best validation epoch; save curves."""
     from synthdetect.models import training
 
-    training.set_threads(threads)
+    training.configure_cpu(threads)
     training.seed_everything(seed)
     dev = training.pick_device(device)
     net = network_for(name, hp, data.X["train"])
