@@ -322,8 +322,9 @@ def _rate(rate: dict | None) -> str:
     return "–" if not rate else f"{rate['estimate']:.3f} [{rate['low']:.3f}, {rate['high']:.3f}]"
 
 
-def model_card(meta: dict) -> str:
-    """A bundle's ``bundle.json`` as text a person reads before trusting a score."""
+def model_card(meta: dict, card: dict | None = None) -> str:
+    """A bundle's ``bundle.json`` and its model card (``card``: the reports that scored
+    it) as text a person reads before trusting a score."""
     model, pre, cal = meta["model"], meta["preprocessing"], meta["calibration"]
     lines = [
         f"model        {model['name']} ({model['architecture']}, input: {model['input']})",
@@ -360,13 +361,69 @@ def model_card(meta: dict) -> str:
     lines += ["", "test metrics at 0.5 (95% bootstrap intervals):"]
     for name in ("accuracy", "precision", "recall", "f1", "roc_auc"):
         lines.append(f"  {name:<10} {_ci(metrics, name)}")
-    lines += [
-        "",
-        "Scores are calibrated on this corpus's validation split: music far from it (another",
-        "genre, codec or generator) gets a number all the same. Check the false-positive",
-        "benchmark and robustness reports of the run that made the bundle.",
-    ]
+    ab = meta.get("abstain")
+    lines.append("")
+    if ab:
+        lines += [
+            f"abstain      uncertain when the distance from the training split exceeds "
+            f"{ab['cutoff']:.2f}",
+            f"             (the {ab['quantile']:g} quantile of {ab.get('n_val', '?')} validation "
+            f"distances; {ab.get('dim', '?')}-d model vectors, {ab.get('n_train', '?')} "
+            "training tracks),",
+            f"             or when P(AI) lies within {ab['band']:g} of the threshold",
+        ]
+    else:
+        lines.append("abstain      no distance in this bundle: predict never answers uncertain")
+    lines += _card_lines(card)
     return "\n".join(lines) + "\n"
+
+
+def _card_lines(card: dict | None) -> list[str]:
+    """The model card's sections: what the reports that scored this bundle found."""
+    if card is None:
+        return [
+            "",
+            "No model card (<bundle>.card.json) next to this bundle: the false-positive",
+            "benchmark, robustness and abstain reports of the run that made it are not here.",
+        ]
+    out = []
+    fp = card.get("false_positives") or []
+    if fp:
+        out += ["", "false-positive benchmark (human music no model trained on; 30 s windows):"]
+        for r in fp:
+            rate = (
+                "–"
+                if r.get("estimate") is None
+                else f"{r['estimate']:.3f} [{r['low']:.3f}, {r['high']:.3f}]"
+            )
+            out.append(
+                f"  {r['collection']:<14} {r['point']:<10} FPR {rate}  "
+                f"({r['windows']} windows, {r['recordings']} recordings)"
+            )
+    rob = card.get("robustness") or []
+    if rob:
+        fprs = [k for k in rob[0] if k.startswith("fpr_at_")]
+        head = "".join(f"  {k.removeprefix('fpr_at_'):>10}" for k in fprs)
+        out += [
+            "",
+            "robustness (test split; FPR of its human tracks at each operating point):",
+            f"  {'manipulation':<14} {'accuracy':>8} {'roc_auc':>8}{head}",
+        ]
+        for r in rob:
+            cells = "".join(f"  {_fmt(r.get(k)):>10}" for k in fprs)
+            out.append(
+                f"  {r['manipulation']:<14} {_fmt(r.get('accuracy')):>8} "
+                f"{_fmt(r.get('roc_auc')):>8}{cells}"
+            )
+    ab = card.get("abstain") or []
+    if ab:
+        out += ["", "abstain rates (outside the cut-off / uncertain in all):"]
+        for r in ab:
+            out.append(
+                f"  {r['group']:<24} n {r['n']:>5}  median distance {r['median_distance']:8.1f}"
+                f"  outside {r['outside']:.3f}  uncertain {r['uncertain']:.3f}"
+            )
+    return out
 
 
 def cmd_info(args: argparse.Namespace) -> int:
@@ -376,10 +433,14 @@ def cmd_info(args: argparse.Namespace) -> int:
         bundle = read_bundle(args.bundle)
     except BundleError as err:
         raise UsageError(str(err)) from None
+    try:
+        card = bundle.card
+    except BundleError as err:
+        raise UsageError(str(err)) from None
     if args.format == "json":
-        sys.stdout.write(json.dumps(bundle.meta, indent=2) + "\n")
+        sys.stdout.write(json.dumps(bundle.meta | {"card": card}, indent=2) + "\n")
     else:
-        sys.stdout.write(model_card(bundle.meta))
+        sys.stdout.write(model_card(bundle.meta, card))
     return 0
 
 
