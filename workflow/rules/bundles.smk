@@ -289,18 +289,25 @@ rule abstain_report:
 # ---- the model card: the reports that score a finished bundle, next to it
 
 
-def card_reports(wildcards):
-    reports = {"abstain": f"{RESULTS}/report/abstain.csv"}
-    if BENCHMARK:
-        reports["false_positives"] = f"{RESULTS}/report/false_positives.csv"
-    if folders("robustness") and wildcards.model in ROBUSTNESS_MODELS:
-        reports["robustness"] = f"{RESULTS}/report/robustness.csv"
-    return reports
+# the reports a card collects: abstain rates always, the others where the config runs them
+CARD_REPORTS = {
+    "abstain": f"{RESULTS}/report/abstain.csv",
+    **(
+        {"false_positives": f"{RESULTS}/report/false_positives.csv"}
+        if BENCHMARK
+        else {}
+    ),
+}
 
 
 rule model_card:
     input:
-        unpack(card_reports),
+        **CARD_REPORTS,
+        robustness=lambda wildcards: (
+            [f"{RESULTS}/report/robustness.csv"]
+            if folders("robustness") and wildcards.model in ROBUSTNESS_MODELS
+            else []
+        ),
         bundle=f"{RESULTS}/bundles/{{model}}",
     output:
         f"{RESULTS}/bundles/{{model}}.card.json",

@@ -5,9 +5,8 @@ from synthdetect.serving.bundle import write_card
 
 setup_logging(snakemake.log[0])
 inp = snakemake.input
-write_card(
-    snakemake.output[0],
-    snakemake.wildcards.model,
-    bundle=inp.bundle,
-    reports={k: v for k, v in inp.items() if k != "bundle"},
-)
+reports = {}
+for section, path in inp.items():
+    if section != "bundle" and path:  # a report the config does not run is an empty list
+        reports[section] = path if isinstance(path, str) else path[0]
+write_card(snakemake.output[0], snakemake.wildcards.model, bundle=inp.bundle, reports=reports)
