@@ -185,7 +185,7 @@ def test_console_script_scores_a_directory_and_reports_unreadable_files(cnn_bund
     proc = cli("predict", "--model", str(cnn_bundle), str(songs), str(missing))
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
-    assert lines[0].split() == ["file", "p_ai", "label", "windows", "status"]
+    assert lines[0].split() == ["file", "p_ai", "label", "distance", "windows", "status"]
     rows = {Path(line.split()[0]).name: line for line in lines[1:]}
     assert set(rows) == {"broken.mp3", "long.flac", "short.ogg", "mid.mp3", "missing.wav"}
     assert rows["broken.mp3"].endswith(

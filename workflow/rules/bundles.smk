@@ -286,7 +286,8 @@ rule abstain_report:
         "../scripts/abstain_report.py"
 
 
-# ---- the model card: the reports that score a finished bundle, next to it
+# ---- the model cards: the reports that score a finished bundle, next to it (one job:
+# a card is a few rows of JSON, and every report already covers every model)
 
 
 # the reports a card collects: abstain rates always, the others where the config runs them
@@ -300,19 +301,17 @@ CARD_REPORTS = {
 }
 
 
-rule model_card:
+rule model_cards:
     input:
         **CARD_REPORTS,
-        robustness=lambda wildcards: (
-            [f"{RESULTS}/report/robustness.csv"]
-            if folders("robustness") and wildcards.model in ROBUSTNESS_MODELS
-            else []
+        robustness=(
+            [f"{RESULTS}/report/robustness.csv"] if folders("robustness") else []
         ),
-        bundle=f"{RESULTS}/bundles/{{model}}",
+        bundles=expand(f"{RESULTS}/bundles/{{model}}", model=MODELS),
     output:
-        f"{RESULTS}/bundles/{{model}}.card.json",
+        expand(f"{RESULTS}/bundles/{{model}}.card.json", model=MODELS),
     log:
-        f"{RESULTS}/logs/model_card/{{model}}.log",
+        f"{RESULTS}/logs/model_cards.log",
     conda:
         "../../envs/synthdetect.yaml"
     threads: 1
@@ -320,6 +319,7 @@ rule model_card:
         mem_mb=500,
         runtime=5,
     params:
-        code=code("model_card.py"),
+        models=MODELS,
+        code=code("model_cards.py"),
     script:
-        "../scripts/model_card.py"
+        "../scripts/model_cards.py"

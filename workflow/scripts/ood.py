@@ -1,6 +1,8 @@
 """A model's out-of-distribution distance: fitted on train, cut-off on validation."""
 
-from synthdetect.evaluation.calibration import write_json
+import json
+from pathlib import Path
+
 from synthdetect.evaluation.ood import model_ood, save_ood
 from synthdetect.logs import setup_logging
 
@@ -17,5 +19,5 @@ ood, summary, distances = model_ood(
     threads=snakemake.threads,
 )
 save_ood(ood, snakemake.output.model)
-write_json(summary, snakemake.output.summary)
+Path(snakemake.output.summary).write_text(json.dumps(summary, indent=2) + "\n")
 distances.to_parquet(snakemake.output.distances, index=False)

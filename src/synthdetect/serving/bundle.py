@@ -261,7 +261,7 @@ class Bundle:
         if card.get("weights_sha256") != self.meta["model"]["weights"].get("sha256"):
             raise BundleError(
                 f"{path}: this model card describes other weights than {self.path}'s; "
-                "rerun the workflow's model_card rule or delete the card"
+                "rerun the workflow's model_cards rule or delete the card"
             )
         return card
 
@@ -537,7 +537,8 @@ def write_card(
     for section, csv in reports.items():
         table = pd.read_csv(csv)
         rows = table[table.model == model].drop(columns="model")
-        card[section] = _jsonable(rows.to_dict(orient="records"))
+        if len(rows):  # robustness may score some models only
+            card[section] = _jsonable(rows.to_dict(orient="records"))
     Path(path).write_text(json.dumps(_jsonable(card), indent=2) + "\n")
     return card
 
