@@ -28,6 +28,12 @@ excerpt    seconds                 only the clip's first ``seconds``, zero-padde
                                    clip's length: a short file as ``predict`` scores it
 =========  ======================  =====================================================
 
+Not here yet: a **neural round trip** of human audio (through the workflow's own
+autoencoder, :mod:`synthdetect.corpora.autoencoder`), the known trap where human music that
+passed a neural codec is flagged as AI. It needs weights trained in a rule of their own on
+the train split (the derived source kind trains them); once that rule exists it belongs here
+as a kind whose parameters name the trained autoencoder, applied like any other.
+
 AAC is missing on purpose: libsndfile has no AAC encoder. Names of manipulations are file-path
 components and Snakemake wildcard values, so they match :data:`NAME_PATTERN`; the default
 suite spells signs ``p`` (plus) and ``m`` (minus): ``pitch_m2``, ``tilt_p3db``.
