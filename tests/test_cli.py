@@ -435,3 +435,12 @@ def test_a_changed_ood_file_is_refused(run, tmp_path, capsys):
         f.write(b"\0")
     code, _, err = in_process(capsys, "predict", "-m", str(copy), str(copy / "bundle.json"))
     assert code == 2 and "ood.npz: SHA-256 does not match abstain.sha256" in err
+
+
+def test_a_card_of_other_weights_is_refused(run, tmp_path, capsys):
+    copy = tmp_path / "rf_color"
+    shutil.copytree(run / "results/bundles/rf_color", copy)
+    card = tmp_path / "rf_color.card.json"
+    card.write_text(json.dumps({"model": "rf_color", "weights_sha256": "0" * 64}))
+    code, _, err = in_process(capsys, "info", str(copy))
+    assert code == 2 and "describes other weights" in err and str(card) in err
