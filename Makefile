@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 CORES  ?= $(shell nproc)
 # human music (two more collections for the false-positive benchmark), and a second
 # General MIDI soundfont for the demo's second AI renderer
-APT_PACKAGES := singularity-music warzone2100-music fluid-soundfont-gm hyperrogue-music planetblupi-music-ogg
+APT_PACKAGES := singularity-music warzone2100-music fluid-soundfont-gm hyperrogue-music planetblupi-music-ogg espeak-ng
 TEST_APT_PACKAGES := $(APT_PACKAGES)
 STAMP  := $(VENV)/.installed
 

@@ -185,7 +185,7 @@ def test_console_script_scores_a_directory_and_reports_unreadable_files(cnn_bund
     proc = cli("predict", "--model", str(cnn_bundle), str(songs), str(missing))
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
-    assert lines[0].split() == ["file", "p_ai", "label", "windows", "status"]
+    assert lines[0].split() == ["file", "p_ai", "label", "distance", "windows", "status"]
     rows = {Path(line.split()[0]).name: line for line in lines[1:]}
     assert set(rows) == {"broken.mp3", "long.flac", "short.ogg", "mid.mp3", "missing.wav"}
     assert rows["broken.mp3"].endswith(
@@ -388,9 +388,59 @@ def test_info_prints_the_model_card(run, capsys):
     assert "training corpus" in out and "human" in out and "folder" in out
     assert "fpr_0.01" in out and "needs at least 300" in out
     assert "roc_auc" in out
+    assert "abstain      uncertain when the distance from the training split exceeds" in out
+    assert "No model card" in out  # this run made the bundle only, not the reports
     code, out, _ = in_process(capsys, "info", str(bundle), "--format", "json")
     meta = json.loads(out)
     corpus = meta["training"]["corpus"]
     assert set(corpus) == {"human", "ai"} and sum(corpus["human"]["tracks"].values()) == 6
     code, _, err = in_process(capsys, "info", str(run))
     assert code == 2 and "not a model bundle" in err
+
+
+def test_predict_abstains_outside_the_training_data(run, tmp_path, capsys):
+    """The workflow's bundle carries the distance and its validation cut-off: white noise
+    is uncertain (outside), a training track is not."""
+    bundle = run / "results/bundles/rf_color"
+    ab = json.loads((bundle / "bundle.json").read_text())["abstain"]
+    assert ab["quantile"] == 0.99 and ab["band"] == 0.05 and (bundle / ab["file"]).is_file()
+    assert ab["fitted_on"] == {"distance": "train", "cutoff": "val"}
+    manifest = pd.read_parquet(run / "results/manifest.parquet")
+    inside = run / manifest[manifest.split == "train"].path.iloc[0]
+    noise = tmp_path / "noise.wav"
+    sf.write(noise, 0.3 * np.random.default_rng(5).standard_normal(31 * SR), SR)
+    args = ["predict", "-m", str(bundle), str(noise), str(inside), "--format", "json"]
+    code, out, err = in_process(capsys, *args, "--band", "0")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["ood_cutoff"] == pytest.approx(ab["cutoff"]) and doc["band"] == 0
+    files = {Path(f["file"]).name: f for f in doc["files"]}
+    odd, usual = files["noise.wav"], files[inside.name]
+    assert odd["label"] == "uncertain" and odd["distance"] > ab["cutoff"]
+    assert odd["reason"].startswith("outside: distance")
+    assert usual["label"] in ("ai", "human") and usual["distance"] <= ab["cutoff"]
+    assert usual["reason"] == ""
+    # a band as wide as the scale: every ok file is uncertain, the inside one for its score
+    code, out, _ = in_process(capsys, *args, "--band", "1")
+    usual = {Path(f["file"]).name: f for f in json.loads(out)["files"]}[inside.name]
+    assert usual["label"] == "uncertain" and usual["reason"].startswith("undecided: P(AI)")
+    code, out, _ = in_process(capsys, *args[:-2])
+    assert "uncertain" in out and "outside: distance" in out  # the table says why
+
+
+def test_a_changed_ood_file_is_refused(run, tmp_path, capsys):
+    copy = tmp_path / "rf_color"
+    shutil.copytree(run / "results/bundles/rf_color", copy)
+    with open(copy / "ood.npz", "ab") as f:
+        f.write(b"\0")
+    code, _, err = in_process(capsys, "predict", "-m", str(copy), str(copy / "bundle.json"))
+    assert code == 2 and "ood.npz: SHA-256 does not match abstain.sha256" in err
+
+
+def test_a_card_of_other_weights_is_refused(run, tmp_path, capsys):
+    copy = tmp_path / "rf_color"
+    shutil.copytree(run / "results/bundles/rf_color", copy)
+    card = tmp_path / "rf_color.card.json"
+    card.write_text(json.dumps({"model": "rf_color", "weights_sha256": "0" * 64}))
+    code, _, err = in_process(capsys, "info", str(copy))
+    assert code == 2 and "describes other weights" in err and str(card) in err

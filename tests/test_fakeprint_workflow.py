@@ -32,7 +32,10 @@ def run(tmp_path_factory):
         models={"enabled": ["rf_deriv", "fakeprint"]},
         robustness={
             "enabled": True,
-            "manipulations": {"noise_30db": {"kind": "noise", "snr_db": 30}},
+            "manipulations": {
+                "noise_30db": {"kind": "noise", "snr_db": 30},
+                "excerpt_5s": {"kind": "excerpt", "seconds": 5},
+            },
             "models": ["fakeprint"],
         },
         benchmark={"collections": {"unseen": {"path": "unseen/human"}}},
@@ -56,7 +59,12 @@ def test_table1_has_the_fakeprint_column_and_its_table(run):
     metrics = json.loads((res / "metrics/fakeprint.json").read_text())
     assert metrics["n_test"] == (manifest.split == "test").sum()
     robust = pd.read_csv(res / "report/robustness.csv")
-    assert set(robust.manipulation) == {"original", "noise_30db"}
+    assert set(robust.manipulation) == {"original", "noise_30db", "excerpt_5s"}
+    # every row: accuracy, AUC and the human side's FPR at each operating point
+    fprs = ["fpr_at_balanced", "fpr_at_fpr_0.01", "fpr_at_fpr_0.001"]
+    assert robust[["accuracy", "roc_auc", *fprs]].notna().all().all()
+    assert robust[fprs].apply(lambda c: c.between(0, 1)).all().all()
+    assert (robust.n_human == (manifest[manifest.split == "test"].y == 0).sum()).all()
     noisy = pd.read_parquet(res / "robustness/noise_30db/features/fakeprint.parquet")
     assert len(noisy) == (manifest.split == "test").sum()
 
@@ -67,7 +75,9 @@ def test_fakeprint_setting_reruns_its_chain_only(run, tmp_path):
     write_config(work / "fp.yaml", changed)
     counts = job_counts(snakemake(work, "--configfile=fp.yaml", "-n").stdout)
     assert "clip" not in counts and "spectrogram" not in counts and "histograms" not in counts
-    assert counts["fakeprints"] >= 1 and counts["fakeprint_features"] == 2
+    # Table 1's fakeprint table and one per robustness manipulation
+    n_tables = 1 + len(config["robustness"]["manipulations"])
+    assert counts["fakeprints"] >= 1 and counts["fakeprint_features"] == n_tables
     assert "features" not in counts  # the histogram tables do not depend on it
 
 
@@ -111,3 +121,37 @@ def test_false_positive_benchmark_scores_every_window(run):
     assert (table.windows == 9).all() and (table.recordings == 3).all()
     assert table.estimate.between(0, 1).all() and (table.low <= table.high).all()
     assert "Most AI-like recordings" in (work / "results/report/false_positives.md").read_text()
+
+
+def test_abstain_report_and_model_card(run):
+    """Each bundle scores the test clips, their unusual copies and the benchmark; its model
+    card collects its rows of every report, and `info` prints them."""
+    work, _ = run
+    res = work / "results"
+    table = pd.read_csv(res / "report/abstain.csv")
+    groups = {"test", "8khz", "6ch", "short_3s", "benchmark:unseen"}
+    assert set(table.model) == {"rf_deriv", "fakeprint"} and set(table.group) == groups
+    n_test = int((pd.read_parquet(res / "manifest.parquet").split == "test").sum())
+    assert (table[table.group == "test"].n == n_test).all()
+    assert (table.outside <= table.uncertain).all() and table.uncertain.between(0, 1).all()
+    summary = json.loads((res / "ood/fakeprint.json").read_text())
+    assert (table[table.model == "fakeprint"].cutoff == pytest.approx(summary["cutoff"])).all()
+    assert "| fakeprint | test clips |" in (res / "report/abstain.md").read_text()
+    card = json.loads((res / "bundles/fakeprint.card.json").read_text())
+    assert {r["group"] for r in card["abstain"]} == groups
+    assert {r["manipulation"] for r in card["robustness"]} == {
+        "original",
+        "noise_30db",
+        "excerpt_5s",
+    }
+    assert {r["collection"] for r in card["false_positives"]} == {"unseen"}
+    assert "robustness" not in json.loads((res / "bundles/rf_deriv.card.json").read_text())
+    proc = subprocess.run(
+        [str(CONSOLE), "info", str(res / "bundles/fakeprint")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    for text in ("false-positive benchmark", "excerpt_5s", "abstain rates", "short_3s"):
+        assert text in proc.stdout

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 
@@ -284,3 +286,46 @@ def test_master_compresses_normalises_and_limits():
     before = rms(quiet_then_loud[half:]) / rms(quiet_then_loud[:half])
     after = rms(out[half:]) / rms(out[:half])
     assert after < before / 2  # the loud half was compressed relative to the quiet one
+
+
+ESPEAK = shutil.which("espeak-ng")
+needs_espeak = pytest.mark.skipif(
+    ESPEAK is None, reason="espeak-ng missing (apt-get install espeak-ng)"
+)
+
+
+@needs_espeak
+@pytest.mark.parametrize("snr_db", [20.0, 5.0])
+def test_speech_is_mixed_at_the_snr_and_seeded(snr_db):
+    m = make("speech", snr_db=snr_db)
+    music = tone(440.0, seconds=6.0, amp=0.1)  # quiet enough that nothing clips
+    out = m.apply(music, SR, seed=3)
+    speech = out.astype(np.float64) - music
+    assert 10 * np.log10(np.mean(music.astype(np.float64) ** 2) / np.mean(speech**2)) == (
+        pytest.approx(snr_db, abs=0.05)
+    )
+    # speech, not noise: its energy sits in a voice's band and comes and goes (pauses)
+    spectrum = np.abs(np.fft.rfft(speech)) ** 2
+    freqs = np.fft.rfftfreq(len(speech), 1 / SR)
+    assert spectrum[(freqs > 100) & (freqs < 4000)].sum() > 0.8 * spectrum.sum()
+    frames = np.sqrt(np.mean(speech[: len(speech) // 512 * 512].reshape(-1, 512) ** 2, axis=1))
+    assert (frames < 0.01 * frames.max()).mean() > 0.05
+    assert np.array_equal(out, m.apply(music, SR, seed=3))
+    assert not np.array_equal(out, m.apply(music, SR, seed=4))
+
+
+def test_speech_without_espeak_names_the_package(monkeypatch):
+    from synthdetect.audio import manipulations
+
+    manipulations.speak.cache_clear()
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(RuntimeError, match="Debian package espeak-ng"):
+        make("speech", snr_db=10).apply(tone(440.0), SR, seed=0)
+    manipulations.speak.cache_clear()
+
+
+def test_excerpt_keeps_the_start_and_pads_with_zeros_as_predict_does():
+    y = tone(440.0, seconds=2.0)
+    out = make("excerpt", seconds=0.5).apply(y, SR, seed=0)
+    n = int(0.5 * SR)
+    assert np.array_equal(out[:n], y[:n]) and not out[n:].any()

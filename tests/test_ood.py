@@ -95,3 +95,83 @@ def test_band_around_the_threshold():
     for args in ((0.5, 0.5, -0.1), (1.5, 0.5, 0.1), (0.5, 2.0, 0.1), (np.nan, 0.5, 0.1)):
         with pytest.raises(ValueError):
             abstain(*args)
+
+
+def test_decide_labels_uncertain_with_the_reason():
+    from synthdetect.evaluation.ood import decide
+
+    assert decide(0.9, 3.0, 0.5, 5.0, 0.05) == ("ai", "")
+    assert decide(0.1, None, 0.5, None, 0.05) == ("human", "")
+    label, reason = decide(0.9, 7.0, 0.5, 5.0, 0.05)
+    assert label == "uncertain" and reason.startswith("outside: distance 7.0") and "5.0" in reason
+    label, reason = decide(0.52, 3.0, 0.5, 5.0, 0.05)
+    assert label == "uncertain" and reason.startswith("undecided: P(AI) 0.520 within 0.05")
+    label, reason = decide(0.52, 9.0, 0.5, 5.0, 0.05)
+    assert reason.startswith("outside") and "; undecided" in reason
+    assert decide(0.52, 3.0, 0.5, 5.0, 0.0) == ("ai", "")  # band 0: never undecided
+
+
+def test_npz_round_trip_needs_no_pickle(tmp_path):
+    from synthdetect.evaluation.ood import load_ood, save_ood
+
+    rng = np.random.default_rng(1)
+    model = OODModel.fit(gaussian(rng, 50, dim=8))
+    save_ood(model, tmp_path / "ood.npz")
+    back = load_ood(tmp_path / "ood.npz")
+    x = gaussian(rng, 5, dim=8)
+    np.testing.assert_array_equal(back.score(x), model.score(x))
+
+
+def test_workflow_step_fits_on_train_and_cuts_on_validation_only(tmp_path):
+    """model_ood on a real manifest, feature table and forest: the test split's vectors
+    are measured but never move the distance or the cut-off; validation's do."""
+    import pandas as pd
+
+    from synthdetect.evaluation.ood import fit_model_ood, model_ood
+    from synthdetect.models.forest import save_sklearn, train_random_forest
+
+    splits = ["train"] * 40 + ["val"] * 20 + ["test"] * 20
+    manifest = pd.DataFrame(
+        {
+            "source": "s",
+            "track": [f"t{i:03d}" for i in range(80)],
+            "split": splits,
+            "y": np.arange(80) % 2,
+        }
+    )
+    names = [f"f{i}" for i in range(6)]
+
+    def features(test_shift: float, val_shift: float = 0.0) -> str:
+        X = gaussian(np.random.default_rng(3), 80, dim=6)
+        X[60:] += test_shift
+        X[40:60] += val_shift
+        path = tmp_path / f"features_{test_shift}_{val_shift}.parquet"
+        pd.DataFrame(X, columns=names).assign(source="s", track=manifest.track).to_parquet(path)
+        return str(path)
+
+    manifest.to_parquet(tmp_path / "manifest.parquet")
+    X0 = pd.read_parquet(features(0.0))[names].to_numpy()
+    save_sklearn(
+        train_random_forest(X0[:40], manifest.y[:40].to_numpy(), seed=0, n_estimators=5),
+        tmp_path / "rf.skops",
+    )
+
+    def fit(path):
+        return model_ood(
+            "rf_deriv",
+            tmp_path / "rf.skops",
+            tmp_path / "manifest.parquet",
+            {"features": path},
+            hp={},
+            quantile=0.9,
+        )
+
+    _, base, dist = fit(features(0.0))
+    _, moved_test, dist_test = fit(features(1e3))
+    assert moved_test == base  # test vectors 1000 scales away: the same cut-off and model
+    outside = dist_test[dist_test.split == "test"].distance > base["cutoff"]
+    assert outside.all() and set(dist.split) == {"train", "val", "test"}
+    _, moved_val, _ = fit(features(0.0, val_shift=3.0))
+    assert moved_val["cutoff"] > base["cutoff"]
+    X32 = X0.astype(np.float32)  # the feature tables' precision
+    assert base == fit_model_ood(X32[:40], X32[40:60], quantile=0.9)[1]

@@ -71,9 +71,39 @@ rule operating_points_report:
         "../scripts/operating_points_report.py"
 
 
+rule ood:
+    input:
+        unpack(lambda wildcards: model_input(wildcards.model, RESULTS, RESULTS)),
+        model=lambda wildcards: weights(wildcards.model, RESULTS),
+        manifest=f"{RESULTS}/manifest.parquet",
+    output:
+        model=f"{RESULTS}/ood/{{model}}.npz",
+        summary=f"{RESULTS}/ood/{{model}}.json",
+        distances=f"{RESULTS}/ood/{{model}}.distances.parquet",
+    log:
+        f"{RESULTS}/logs/ood/{{model}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/ood/{{model}}.tsv"
+    conda:
+        "../../envs/synthdetect.yaml"
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    params:
+        hp=hp,
+        quantile=config["abstain"]["quantile"],
+        device=config["models"]["device"],
+        code=code("ood.py"),
+    script:
+        "../scripts/ood.py"
+
+
 rule bundle:
     input:
         weights=lambda wildcards: weights(wildcards.model, RESULTS),
+        ood=f"{RESULTS}/ood/{{model}}.npz",
+        ood_summary=f"{RESULTS}/ood/{{model}}.json",
         calibration=f"{RESULTS}/calibration/{{model}}.json",
         ci=f"{RESULTS}/metrics/{{model}}.ci.json",
         metrics=f"{RESULTS}/metrics/{{model}}.json",
@@ -105,6 +135,7 @@ rule bundle:
             name: {"kind": spec["kind"], "label": spec["label"]}
             for name, spec in config["sources"].items()
         },
+        band=config["abstain"]["band"],
         code=code("bundle.py"),
     script:
         "../scripts/bundle.py"
@@ -169,3 +200,126 @@ rule false_positives_report:
         code=code("false_positives_report.py"),
     script:
         "../scripts/false_positives_report.py"
+
+
+# ---- abstaining: does the distance see unusual inputs? (synthdetect.serving.abstain)
+
+
+rule unusual_inputs:
+    input:
+        manifest=f"{RESULTS}/manifest.parquet",
+        clips=per_bucket(f"{RESULTS}/clips/{{bucket}}", split="test"),
+    output:
+        directory(f"{RESULTS}/unusual"),
+    log:
+        f"{RESULTS}/logs/unusual_inputs.log",
+    conda:
+        "../../envs/synthdetect.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        clips=f"{RESULTS}/clips",
+        buckets=BUCKETS,
+        code=code("unusual_inputs.py"),
+    script:
+        "../scripts/unusual_inputs.py"
+
+
+rule abstain_scores:
+    input:
+        bundle=f"{RESULTS}/bundles/{{model}}",
+        unusual=f"{RESULTS}/unusual",
+        manifest=f"{RESULTS}/manifest.parquet",
+        clips=per_bucket(f"{RESULTS}/clips/{{bucket}}", split="test"),
+    output:
+        f"{RESULTS}/abstain/{{model}}.parquet",
+    log:
+        f"{RESULTS}/logs/abstain_scores/{{model}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/abstain_scores/{{model}}.tsv"
+    conda:
+        "../../envs/synthdetect.yaml"
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    params:
+        clips=f"{RESULTS}/clips",
+        buckets=BUCKETS,
+        code=code("abstain_scores.py"),
+    script:
+        "../scripts/abstain_scores.py"
+
+
+rule abstain_report:
+    input:
+        scores=expand(f"{RESULTS}/abstain/{{model}}.parquet", model=MODELS),
+        summaries=expand(f"{RESULTS}/ood/{{model}}.json", model=MODELS),
+        calibration=expand(f"{RESULTS}/calibration/{{model}}.json", model=MODELS),
+        benchmark=(
+            expand(f"{RESULTS}/benchmark/{{model}}.parquet", model=MODELS)
+            if BENCHMARK
+            else []
+        ),
+    output:
+        csv=report(
+            f"{RESULTS}/report/abstain.csv",
+            caption="../report/abstain.rst",
+            category="False positives",
+        ),
+        md=f"{RESULTS}/report/abstain.md",
+    log:
+        f"{RESULTS}/logs/abstain_report.log",
+    conda:
+        "../../envs/synthdetect.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        models=MODELS,
+        band=config["abstain"]["band"],
+        code=code("abstain_report.py"),
+    script:
+        "../scripts/abstain_report.py"
+
+
+# ---- the model cards: the reports that score a finished bundle, next to it (one job:
+# a card is a few rows of JSON, and every report already covers every model)
+
+
+# the reports a card collects: abstain rates always, the others where the config runs them
+CARD_REPORTS = {
+    "abstain": f"{RESULTS}/report/abstain.csv",
+    **(
+        {"false_positives": f"{RESULTS}/report/false_positives.csv"}
+        if BENCHMARK
+        else {}
+    ),
+}
+
+
+rule model_cards:
+    input:
+        **CARD_REPORTS,
+        robustness=(
+            [f"{RESULTS}/report/robustness.csv"] if folders("robustness") else []
+        ),
+        bundles=expand(f"{RESULTS}/bundles/{{model}}", model=MODELS),
+    output:
+        expand(f"{RESULTS}/bundles/{{model}}.card.json", model=MODELS),
+    log:
+        f"{RESULTS}/logs/model_cards.log",
+    conda:
+        "../../envs/synthdetect.yaml"
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=5,
+    params:
+        models=MODELS,
+        code=code("model_cards.py"),
+    script:
+        "../scripts/model_cards.py"

@@ -39,6 +39,7 @@ rule robustness_scores:
     input:
         unpack(robustness_inputs),
         manifest=f"{RESULTS}/manifest.parquet",
+        calibration=f"{RESULTS}/calibration/{{model}}.json",
     output:
         f"{RESULTS}/robustness_scores/{{model}}.parquet",
     log:

@@ -28,6 +28,8 @@ write_bundle(
     calibration=calibration,
     metrics=load(inp.metrics),
     ci=load(inp.ci)["metrics"],
+    ood=inp.ood,
+    abstain=load(inp.ood_summary) | {"band": p.band},
     training={
         "seed": p.seed,
         "n": calibration.get("n"),

@@ -1,6 +1,8 @@
 """One Table 1 model scored on the original and every manipulated test split."""
 
+import json
 import logging
+from pathlib import Path
 
 from synthdetect.evaluation.robustness import score_manipulations
 from synthdetect.logs import setup_logging
@@ -16,6 +18,7 @@ scores = score_manipulations(
     hp=p.hp,
     device=p.device,
     threads=snakemake.threads,
+    calibration=json.loads(Path(snakemake.input.calibration).read_text()),
 )
 scores.to_parquet(snakemake.output[0], index=False)
 logging.info("%s\n%s", name, scores.round(3).to_string(index=False))

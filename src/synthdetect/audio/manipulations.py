@@ -17,7 +17,22 @@ noise      snr_db                  seeded white Gaussian noise at an SNR to the 
 lowpass    hz                      zero-phase Butterworth (:func:`synthdetect.audio.codec.lowpass`)
 tilt       db_per_octave,          spectral tilt around a pivot, RMS kept
            pivot_hz (1000)
+reverb     rt60_s, wet (0.3)       a seeded synthetic room response, RMS kept
+resample   hz                      through ``hz`` and back
+master     threshold_db, ratio,    compressor, loudness normalisation, hard limiter
+           ceiling_db, lufs
+speech     snr_db                  speech over the music at an SNR to the music: a seeded
+                                   sentence spoken by Debian's ``espeak-ng`` (offline),
+                                   repeated with pauses over the clip
+excerpt    seconds                 only the clip's first ``seconds``, zero-padded to the
+                                   clip's length: a short file as ``predict`` scores it
 =========  ======================  =====================================================
+
+Not here yet: a **neural round trip** of human audio (through the workflow's own
+autoencoder, :mod:`synthdetect.corpora.autoencoder`), the known trap where human music that
+passed a neural codec is flagged as AI. It needs weights trained in a rule of their own on
+the train split (the derived source kind trains them); once that rule exists it belongs here
+as a kind whose parameters name the trained autoencoder, applied like any other.
 
 AAC is missing on purpose: libsndfile has no AAC encoder. Names of manipulations are file-path
 components and Snakemake wildcard values, so they match :data:`NAME_PATTERN`; the default
@@ -35,9 +50,13 @@ librosa, for pitch and stretch): apply many tracks per process.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import io
 import math
 import re
+import shutil
+import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -74,6 +93,8 @@ KINDS: dict[str, dict[str, float | None]] = {
     "reverb": {"rt60_s": None, "wet": 0.3},
     "resample": {"hz": None},
     "master": {"threshold_db": -18.0, "ratio": 4.0, "ceiling_db": -1.0, "lufs": -14.0},
+    "speech": {"snr_db": None},
+    "excerpt": {"seconds": None},
 }
 
 # parameter -> (lowest, highest) accepted value, inclusive
@@ -91,6 +112,7 @@ _RANGES = {
     "ratio": (1.0, 100.0),
     "ceiling_db": (-24.0, 0.0),
     "lufs": (-60.0, 0.0),
+    "seconds": (0.1, 3600.0),
 }
 
 DEFAULT_MANIPULATIONS: dict[str, dict] = {
@@ -118,6 +140,12 @@ DEFAULT_MANIPULATIONS: dict[str, dict] = {
     "resample_16k": {"kind": "resample", "hz": 16000},
     "resample_11k": {"kind": "resample", "hz": 11025},
     "master": {"kind": "master"},
+    "speech_20db": {"kind": "speech", "snr_db": 20},
+    "speech_10db": {"kind": "speech", "snr_db": 10},
+    "speech_5db": {"kind": "speech", "snr_db": 5},
+    "excerpt_5s": {"kind": "excerpt", "seconds": 5},
+    "excerpt_10s": {"kind": "excerpt", "seconds": 10},
+    "excerpt_20s": {"kind": "excerpt", "seconds": 20},
 }
 """The built-in suite (``opus_64`` only where libsndfile can write Opus)."""
 
@@ -144,7 +172,7 @@ class Manipulation:
     def apply(self, y: np.ndarray, sr: int, *, seed: int) -> np.ndarray:
         """``y`` (mono) edited: float32, ``len(y)`` samples, clipped to [-1, 1] only if needed.
 
-        ``seed`` (see :func:`track_seed`) drives the only random kind, ``noise``.
+        ``seed`` (see :func:`track_seed`) drives the random kinds (noise, reverb, speech).
         """
         x = np.asarray(y, dtype=np.float32)
         if x.ndim != 1:
@@ -348,6 +376,74 @@ def _master(x, sr, seed, *, threshold_db, ratio, ceiling_db, lufs):
     return np.clip(y, -ceiling, ceiling).astype(np.float32)
 
 
+#: What the speech manipulation says: short public-domain sentences (a podcast host, a
+#: radio voice-over), one drawn per track from its seed.
+SPEECH_TEXTS = (
+    "You are listening to the evening programme, and this is the next piece.",
+    "Welcome back. Before the news, here is a song our listeners asked for.",
+    "The weather tomorrow will be dry in the north with some rain in the south.",
+    "This recording was made live, in front of a small audience, last summer.",
+    "Thank you for joining us. Stay tuned for more music after the break.",
+    "Our guest tonight has written music for film, theatre and radio.",
+)
+#: espeak-ng's voices the speech manipulation draws from (all ship with the package).
+SPEECH_VOICES = ("en", "en-us", "en-gb-scotland")
+#: Seconds of silence between repetitions of the sentence.
+SPEECH_PAUSE_S = 0.6
+ESPEAK = "espeak-ng"
+
+
+@functools.lru_cache(maxsize=64)
+def speak(text: str, voice: str, sr: int) -> np.ndarray:
+    """``text`` spoken by espeak-ng in ``voice``, mono float32 at ``sr`` (cached)."""
+    import soundfile as sf
+
+    from synthdetect.audio.io import resample
+
+    exe = shutil.which(ESPEAK)
+    if exe is None:
+        raise RuntimeError(
+            "the speech manipulation needs espeak-ng, which is not installed: install the "
+            "Debian package espeak-ng (apt-get install espeak-ng, or `make apt`), or remove "
+            "the speech entries from robustness.manipulations"
+        )
+    done = subprocess.run(
+        [exe, "-v", voice, "--stdout", text], capture_output=True, check=False, timeout=60
+    )
+    if done.returncode != 0 or not done.stdout:
+        raise RuntimeError(
+            f"espeak-ng -v {voice} failed ({done.returncode}): {done.stderr.decode()[:200]}"
+        )
+    y, rate = sf.read(io.BytesIO(done.stdout), dtype="float32", always_2d=True)
+    y = y.mean(axis=1)
+    return y if rate == sr else resample(y, rate, sr).astype(np.float32)
+
+
+def _speech(x, sr, seed, *, snr_db):
+    """A seeded sentence and voice, spoken over the clip with pauses (from a seeded
+    offset), scaled so the music's power is ``snr_db`` above the speech's."""
+    rng = np.random.default_rng(seed)
+    text = SPEECH_TEXTS[int(rng.integers(len(SPEECH_TEXTS)))]
+    voice = SPEECH_VOICES[int(rng.integers(len(SPEECH_VOICES)))]
+    said = speak(text, voice, sr)
+    unit = np.concatenate([said, np.zeros(int(SPEECH_PAUSE_S * sr), np.float32)])
+    start = int(rng.integers(len(unit)))
+    track = np.resize(np.roll(unit, -start), x.shape[0]).astype(np.float64)
+    p_music, p_speech = float(np.mean(x.astype(np.float64) ** 2)), float(np.mean(track**2))
+    if p_music == 0 or p_speech == 0:
+        return x.copy()
+    gain = math.sqrt(p_music / (p_speech * 10 ** (snr_db / 10)))
+    return (x + gain * track).astype(np.float32)
+
+
+def _excerpt(x, sr, seed, *, seconds):
+    """The first ``seconds`` of the clip, then zeros: what ``predict`` makes of a file that
+    short (one window, zero-padded at the end; :func:`synthdetect.audio.io.read_window`)."""
+    out = x.copy()
+    out[int(round(seconds * sr)) :] = 0.0
+    return out
+
+
 _APPLY = {
     "mp3": _mp3,
     "opus": _opus,
@@ -359,4 +455,6 @@ _APPLY = {
     "reverb": _reverb,
     "resample": _resample,
     "master": _master,
+    "speech": _speech,
+    "excerpt": _excerpt,
 }

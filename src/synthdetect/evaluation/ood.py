@@ -29,13 +29,23 @@ input from the training distribution is outside with probability about ``1 - q``
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-__all__ = ["OOD_KIND", "OODModel", "abstain", "fit_cutoff"]
+__all__ = [
+    "OOD_KIND",
+    "OODModel",
+    "abstain",
+    "decide",
+    "fit_cutoff",
+    "fit_model_ood",
+    "load_ood",
+    "save_ood",
+]
 
 #: ``kind`` of a serialised model, checked on loading.
 OOD_KIND = "mahalanobis_ledoit_wolf"
@@ -185,3 +195,140 @@ def abstain(p_ai: Any, threshold: float, band: float) -> Any:
         raise ValueError("p_ai must be probabilities in [0, 1]")
     out = np.abs(p - float(threshold)) < float(band)
     return bool(out) if out.ndim == 0 else out
+
+
+def save_ood(model: OODModel, path: str | os.PathLike) -> None:
+    """The model as an ``.npz`` (arrays, no pickle): compact for a 512-d embedding."""
+    with open(path, "wb") as f:  # np.savez would append .npz to a str path without it
+        np.savez(f, **model.to_dict())
+
+
+def load_ood(path: str | os.PathLike) -> OODModel:
+    """The model :func:`save_ood` wrote (loaded with ``allow_pickle=False``)."""
+    with np.load(path, allow_pickle=False) as data:
+        return OODModel.from_dict({k: data[k] for k in data.files})
+
+
+def fit_model_ood(
+    train_vectors: np.ndarray, val_vectors: np.ndarray, *, quantile: float
+) -> tuple[OODModel, dict[str, Any]]:
+    """The distance fitted on the train split, its cut-off on the validation split.
+
+    Returns the model and a JSON-ready summary (cut-off, quantile, sizes, the validation
+    distances' median and maximum). Nothing else enters: test vectors never move it.
+    """
+    model = OODModel.fit(train_vectors)
+    d_val = model.score(val_vectors)
+    cutoff = fit_cutoff(model, val_vectors, quantile=quantile)
+    return model, {
+        "distance": OOD_KIND,
+        "fitted_on": {"distance": "train", "cutoff": "val"},
+        "quantile": float(quantile),
+        "cutoff": cutoff,
+        "dim": model.dim,
+        "shrinkage": model.shrinkage,
+        "n_train": model.n_train,
+        "n_val": int(len(d_val)),
+        "val_distance": {"median": float(np.median(d_val)), "max": float(d_val.max())},
+    }
+
+
+def decide(
+    p_ai: float, distance: float | None, threshold: float, cutoff: float | None, band: float
+) -> tuple[str, str]:
+    """A file's label (``ai``, ``human`` or ``uncertain``) and the reason for it.
+
+    ``uncertain`` when ``distance > cutoff`` (outside what the model was trained on) or
+    when ``p_ai`` lies within ``band`` of ``threshold`` (undecided); the outside reason
+    comes first when both hold. ``distance``/``cutoff`` None: no distance check.
+    """
+    reasons = []
+    if distance is not None and cutoff is not None and distance > cutoff:
+        reasons.append(
+            f"outside: distance {distance:.1f} from the training data exceeds the cut-off "
+            f"{cutoff:.1f}"
+        )
+    if band > 0 and abstain(p_ai, threshold, band):
+        reasons.append(
+            f"undecided: P(AI) {p_ai:.3f} within {band:g} of the threshold {threshold:.3f}"
+        )
+    if reasons:
+        return "uncertain", "; ".join(reasons)
+    return ("ai" if p_ai >= threshold else "human"), ""
+
+
+def model_ood(
+    name: str,
+    model_path: str | os.PathLike,
+    manifest_path: str | os.PathLike,
+    inputs: Mapping[str, Any],
+    *,
+    hp: Mapping[str, Any],
+    quantile: float,
+    device: str = "cpu",
+    threads: int = 1,
+):
+    """The workflow's step: a trained model's OOD distance, from its own vectors.
+
+    The vectors (:func:`synthdetect.models.embeddings.model_vectors`) of the train split
+    fit the distance, the validation split's give the cut-off; the test split's are only
+    measured, for the report. Returns ``(model, summary, distances)``, ``distances`` a
+    frame of ``source, track, split, y, distance`` for every track.
+    """
+    import pandas as pd
+
+    from synthdetect.models import registry
+    from synthdetect.models.embeddings import model_vectors
+    from synthdetect.models.run import load_model, load_splits
+
+    if registry.get(name).family.torch:
+        from synthdetect.models.training import set_threads
+
+        set_threads(threads)
+    data = load_splits(name, manifest_path, dict(inputs))
+    model = load_model(name, model_path, dict(hp), data)
+    vectors = {s: model_vectors(name, model, X, device=device) for s, X in data.X.items()}
+    ood, summary = fit_model_ood(vectors["train"], vectors["val"], quantile=quantile)
+    frames = [
+        data.rows[s].assign(distance=ood.score(vectors[s])) for s in data.X if len(vectors[s])
+    ]
+    return ood, summary, pd.concat(frames, ignore_index=True)
+
+
+def abstain_rates(
+    scores: Mapping[str, Any],
+    *,
+    cutoffs: Mapping[str, float],
+    thresholds: Mapping[str, float],
+    band: float,
+):
+    """Rows (model, group): how many inputs, their median distance, the share outside
+    the cut-off and the share labelled uncertain (outside, or within ``band`` of the
+    threshold).
+
+    ``scores`` maps a model to a frame of scored inputs with ``group``, ``status``,
+    ``p_ai`` and ``distance`` (files scored by ``predict``, or benchmark windows); only
+    ``status == "ok"`` rows count.
+    """
+    import pandas as pd
+
+    rows = []
+    for model, table in scores.items():
+        ok = table[table.status == "ok"]
+        for group, part in ok.groupby("group", sort=False):
+            d = part.distance.to_numpy(np.float64)
+            p = part.p_ai.to_numpy(np.float64)
+            outside = d > cutoffs[model]
+            undecided = abstain(p, thresholds[model], band) if band > 0 else np.zeros_like(outside)
+            rows.append(
+                {
+                    "model": model,
+                    "group": group,
+                    "n": int(len(part)),
+                    "cutoff": float(cutoffs[model]),
+                    "median_distance": float(np.median(d)),
+                    "outside": float(np.mean(outside)),
+                    "uncertain": float(np.mean(outside | undecided)),
+                }
+            )
+    return pd.DataFrame(rows)

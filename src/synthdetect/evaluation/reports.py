@@ -19,6 +19,7 @@ from synthdetect.evaluation.robustness import (
     controls_table,
     cross_source_table,
     flat_markdown,
+    fpr_columns,
     plot_heatmap,
     robustness_table,
     sources_line,
@@ -62,6 +63,14 @@ def write_robustness_report(score_paths: Sequence[PathLike], csv, md, heatmap) -
         for metric in ROBUSTNESS_METRICS:
             caption = f"Robustness: test-split {metric} ({n_test} tracks) per manipulation"
             f.write(flat_markdown(robustness_table(scores, metric), caption=caption) + "\n")
+        for column in fpr_columns(scores):
+            point = column.removeprefix("fpr_at_")
+            n_human = int(scores.n_human.iloc[0])
+            caption = (
+                f"Robustness: false-positive rate of the {n_human} human test tracks at the "
+                f"operating point {point} (threshold fitted on the original validation clips)"
+            )
+            f.write(flat_markdown(robustness_table(scores, column), caption=caption) + "\n")
     accuracy = robustness_table(scores, "accuracy")
     plot_heatmap(
         accuracy, heatmap, f"Test accuracy under manipulation (n={n_test}; chance = 0.5)", vmin=0.5
@@ -278,4 +287,60 @@ def write_generator_report(
         plot_heatmap(wide, heatmap, f"{first}: ROC-AUC, train (rows) vs test generator")
     else:  # pragma: no cover - the rule exists only with a matrix
         raise ValueError("no generator matrix to draw")
+    return table
+
+
+def write_abstain_report(
+    models: Sequence[str],
+    score_paths: Sequence[PathLike],
+    summary_paths: Sequence[PathLike],
+    calibration_paths: Sequence[PathLike],
+    csv: PathLike,
+    md: PathLike,
+    *,
+    band: float,
+    benchmark_paths: Sequence[PathLike] = (),
+    descriptions: Mapping[str, str] | None = None,
+) -> pd.DataFrame:
+    """Abstain rates per model on the test clips, the unusual inputs made from them and
+    the benchmark collections' windows; the cut-off is the validation quantile."""
+    from synthdetect.evaluation.ood import abstain_rates
+
+    scores, cutoffs, thresholds, quantiles = {}, {}, {}, {}
+    benchmark = dict(zip(models, benchmark_paths, strict=False)) if benchmark_paths else {}
+    for model, spath, opath, cpath in zip(
+        models, score_paths, summary_paths, calibration_paths, strict=True
+    ):
+        frames = [pd.read_parquet(spath)]
+        if model in benchmark:
+            windows = pd.read_parquet(benchmark[model])
+            frames.append(windows.assign(group="benchmark:" + windows.collection.astype(str)))
+        scores[model] = pd.concat(frames, ignore_index=True)
+        with open(opath) as f:
+            summary = json.load(f)
+        with open(cpath) as f:
+            thresholds[model] = json.load(f)["threshold"]
+        cutoffs[model], quantiles[model] = summary["cutoff"], summary["quantile"]
+    table = abstain_rates(scores, cutoffs=cutoffs, thresholds=thresholds, band=band)
+    table.to_csv(csv, index=False, float_format="%.6g")
+    described = dict(descriptions or {})
+    q = ", ".join(sorted({f"{v:g}" for v in quantiles.values()}))
+    lines = [
+        "When `predict` answers uncertain. *outside*: the share of inputs whose distance from "
+        f"the training split exceeds the cut-off (the {q} quantile of the validation split's "
+        f"distances); *uncertain*: outside, or P(AI) within {band:g} of the balanced "
+        "threshold. Test and unusual inputs are files scored by `predict`, the benchmark "
+        "30 s windows of human music no model trained on.",
+        "",
+        "| model | inputs | n | cut-off | median distance | outside | uncertain |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in table.itertuples(index=False):
+        what = described.get(r.group, r.group)
+        lines.append(
+            f"| {r.model} | {what} | {r.n} | {r.cutoff:.1f} | {r.median_distance:.1f} "
+            f"| {r.outside:.3f} | {r.uncertain:.3f} |"
+        )
+    Path(md).write_text("\n".join(lines) + "\n")
+    log.info("abstain rates\n%s", table.round(3).to_string())
     return table

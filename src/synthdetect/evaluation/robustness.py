@@ -60,9 +60,15 @@ def score_manipulations(
     hp: dict,
     device: str = "cpu",
     threads: int = 1,
+    calibration: Mapping | None = None,
 ) -> pd.DataFrame:
     """One row per manipulation (``original`` first): the model's test-split metrics on
-    it and their change from the original clips."""
+    it and their change from the original clips.
+
+    With ``calibration`` (the calibrate step's JSON) each row also has the human side's
+    false-positive rate at every operating point (``fpr_at_<point>``, the threshold
+    fitted on the original validation clips, applied to the calibrated P(AI)) and the
+    number of human test clips it is a rate of (``n_human``)."""
     from synthdetect.evaluation.metrics import binary_metrics
     from synthdetect.models.run import SplitData, load_model, predict
 
@@ -77,10 +83,12 @@ def score_manipulations(
         X, y = test_inputs(manifest, path)
         if model is None:  # the network is sized from its input
             model = load_model(name, model_path, hp, SplitData({"test": X}, {}, {}))
-        metrics = binary_metrics(y, predict(model, X, device))
+        p_ai = predict(model, X, device)
+        metrics = binary_metrics(y, p_ai)
         rows.append(
             {"model": name, "manipulation": manipulation, "n_test": metrics["n_test"]}
             | {k: metrics[k] for k in ROBUSTNESS_METRICS}
+            | (human_fprs(p_ai, y, calibration) if calibration else {})
         )
     table = pd.DataFrame(rows)
     base = table[table.manipulation == ORIGINAL]
@@ -88,6 +96,32 @@ def score_manipulations(
         for k in ROBUSTNESS_METRICS:
             table[f"delta_{k}"] = table[k] - base[k].iloc[0]
     return table
+
+
+def human_fprs(p_ai: np.ndarray, y: np.ndarray, calibration: Mapping) -> dict[str, float | int]:
+    """The human clips' FPR at each operating point of ``calibration`` (and the balanced
+    threshold): ``{"n_human": n, "fpr_at_<point>": rate}``; NaN where a point has no
+    threshold."""
+    from synthdetect.evaluation.calibration import logits_from_proba, sigmoid
+
+    z = logits_from_proba(np.asarray(p_ai), calibration["logit_clip_eps"])
+    p = sigmoid(z / calibration["temperature"])  # the calibrated P(AI) thresholds apply to
+    human = p[np.asarray(y) == 0]
+    points = (calibration.get("operating_points") or {}).get("points") or {
+        "balanced": {"threshold": calibration["threshold"]}
+    }
+    out: dict[str, float | int] = {"n_human": int(len(human))}
+    for point, spec in points.items():
+        thr = spec.get("threshold")
+        out[f"fpr_at_{point}"] = (
+            float(np.mean(human >= thr)) if thr is not None and len(human) else float("nan")
+        )
+    return out
+
+
+def fpr_columns(scores: pd.DataFrame) -> list[str]:
+    """The ``fpr_at_<point>`` columns of a robustness table, in their order."""
+    return [c for c in scores.columns if c.startswith("fpr_at_")]
 
 
 def robustness_table(scores: pd.DataFrame, metric: str) -> pd.DataFrame:

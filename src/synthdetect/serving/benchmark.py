@@ -18,7 +18,16 @@ log = logging.getLogger(__name__)
 
 __all__ = ["SCORE_COLUMNS", "collection_files", "score_collections"]
 
-SCORE_COLUMNS = ["collection", "recording", "file", "start_s", "p_ai", "status", "message"]
+SCORE_COLUMNS = [
+    "collection",
+    "recording",
+    "file",
+    "start_s",
+    "p_ai",
+    "distance",
+    "status",
+    "message",
+]
 
 
 def collection_files(spec: Mapping) -> list[Path]:
@@ -39,7 +48,8 @@ def score_collections(
     *,
     threads: int | None = None,
 ) -> pd.DataFrame:
-    """One row per scored window (``SCORE_COLUMNS``); a file that cannot be scored is one
+    """One row per scored window (``SCORE_COLUMNS``, ``distance`` from the training split
+    where the bundle has an OOD model); a file that cannot be scored is one
     row with status ``error`` and the reason, and a file shorter than one window one row
     with status ``short``: neither counts in a false-positive rate."""
     rows = []
@@ -57,7 +67,9 @@ def score_collections(
                     rows.append(base | {"status": "short", "message": result.message})
                 else:
                     rows += [
-                        base | {"start_s": w.start_s, "p_ai": w.p_ai, "status": "ok"}
+                        base
+                        | {"start_s": w.start_s, "p_ai": w.p_ai, "distance": w.distance}
+                        | {"status": "ok"}
                         for w in result.windows
                     ]
             log.info("%s: %d files of %s", name, len(files), root)

@@ -2,9 +2,17 @@
 
 A bundle is a directory the workflow exports per model (``{results}/bundles/{model}/``)::
 
-    bundle.json     format, versions, preprocessing, model, calibration, metrics
+    bundle.json     format, versions, preprocessing, model, calibration, metrics, abstain
     model.pt        torch state dict (loaded with ``weights_only=True``), or
     model.skops     a scikit-learn model in skops' safe format
+    ood.npz         the out-of-distribution distance (evaluation.ood), when abstaining
+
+``abstain`` in ``bundle.json`` holds the distance's cut-off (fitted on the validation
+split) and the band around the threshold within which ``predict`` answers ``uncertain``.
+The reports that score a finished bundle (the false-positive benchmark, robustness,
+abstain rates) cannot be inside it; the workflow writes them as the bundle's model card
+``<bundle>.card.json`` next to the directory (or ``card.json`` inside, if moved there),
+which :attr:`Bundle.card` reads when present.
 
 ``bundle.json`` carries the exact preprocessing the model was trained with -- the clip
 stage's ``seconds`` and ``sample_rate`` and the config's whole ``spectrogram`` and
@@ -39,18 +47,22 @@ from synthdetect.models import registry
 log = logging.getLogger(__name__)
 
 __all__ = [
+    "CARD",
     "FORMAT",
     "FORMAT_VERSION",
     "Bundle",
     "BundleError",
     "read_bundle",
     "write_bundle",
+    "write_card",
 ]
 
 FORMAT = "synthdetect-bundle"
 #: Bump when bundle.json changes incompatibly; readers refuse other versions.
 FORMAT_VERSION = 1
 MANIFEST = "bundle.json"
+OOD_FILE = "ood.npz"
+CARD = "card.json"
 
 
 class BundleError(ValueError):
@@ -212,6 +224,48 @@ class Bundle:
         return float(self.calibration["logit_clip_eps"])
 
     @property
+    def abstain(self) -> dict[str, Any] | None:
+        """The ``abstain`` section (cut-off, quantile, band), or None: never abstains."""
+        return self.meta.get("abstain")
+
+    def load_ood(self):
+        """The bundle's :class:`~synthdetect.evaluation.ood.OODModel`, or None."""
+        if not self.abstain:
+            return None
+        from synthdetect.evaluation.ood import load_ood
+
+        path = self.path / self.abstain["file"]
+        try:
+            return load_ood(path)
+        except (OSError, ValueError) as err:
+            raise BundleError(f"{path}: not a readable OOD model: {err}") from err
+
+    @property
+    def card_path(self) -> Path | None:
+        """The model card: ``card.json`` inside the bundle, else ``<bundle>.card.json``."""
+        for path in (self.path / CARD, self.path.with_name(self.path.name + "." + CARD)):
+            if path.is_file():
+                return path
+        return None
+
+    @property
+    def card(self) -> dict[str, Any] | None:
+        """The reports about this bundle (benchmark, robustness, abstain rates), or None."""
+        path = self.card_path
+        if path is None:
+            return None
+        try:
+            card = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise BundleError(f"{path}: not readable JSON ({err})") from err
+        if card.get("weights_sha256") != self.meta["model"]["weights"].get("sha256"):
+            raise BundleError(
+                f"{path}: this model card describes other weights than {self.path}'s; "
+                "rerun the workflow's model_cards rule or delete the card"
+            )
+        return card
+
+    @property
     def weights_path(self) -> Path:
         return self.path / self.meta["model"]["weights"]["file"]
 
@@ -315,6 +369,8 @@ def read_bundle(path: str | os.PathLike, *, check_weights: bool = True) -> Bundl
         if not check(value):
             raise BundleError(f"{where}: calibration.{key} must be {wanted}, not {value!r}")
 
+    _check_abstain(meta.get("abstain"), path, where, check_weights)
+
     weights = model["weights"]
     file = _lookup(weights, "file", f"{where}: model.weights")
     wpath = path / str(file)
@@ -337,6 +393,30 @@ def read_bundle(path: str | os.PathLike, *, check_weights: bool = True) -> Bundl
     return Bundle(path=path, meta=meta)
 
 
+def _check_abstain(ab: Any, path: Path, where: str, check_file: bool) -> None:
+    """An ``abstain`` section, when present: numbers in range and its file intact."""
+    if ab is None:
+        return
+    if not isinstance(ab, Mapping):
+        raise BundleError(f"{where}: abstain must be a mapping, not {ab!r}")
+    for key, check, wanted in (
+        ("cutoff", _number(0), "a number >= 0"),
+        ("quantile", lambda v: _number(0, strict=True)(v) and v < 1, "in (0, 1)"),
+        ("band", lambda v: _number(0)(v) and v < 0.5, "in [0, 0.5)"),
+        ("file", lambda v: isinstance(v, str) and Path(v).name == v, "a file name"),
+    ):
+        value = _lookup(ab, key, f"{where}: abstain")
+        if not check(value):
+            raise BundleError(f"{where}: abstain.{key} must be {wanted}, not {value!r}")
+    file = path / ab["file"]
+    if not file.is_file():
+        raise BundleError(f"{where}: abstain.file {ab['file']!r} is not a file in {path}")
+    if check_file and _sha256(file) != ab.get("sha256"):
+        raise BundleError(
+            f"{file}: SHA-256 does not match abstain.sha256 in {MANIFEST}; the file was changed"
+        )
+
+
 def write_bundle(
     out_dir: str | os.PathLike,
     *,
@@ -348,6 +428,8 @@ def write_bundle(
     metrics: Mapping[str, Any] | None = None,
     ci: Mapping[str, Any] | None = None,
     training: Mapping[str, Any] | None = None,
+    ood: str | os.PathLike | None = None,
+    abstain: Mapping[str, Any] | None = None,
     verify: bool = True,
 ) -> Bundle:
     """Write a bundle directory (atomically: built beside it, then renamed into place).
@@ -356,8 +438,11 @@ def write_bundle(
     ``features`` as in the config; ``calibration`` is the calibrate step's JSON
     (``temperature``, ``threshold``, ``logit_clip_eps``, ECE, per-split metrics);
     ``metrics`` the test metrics (Table 1's column), ``ci`` their bootstrap intervals,
-    ``training`` free-form provenance (seed, split sizes). With ``verify`` the bundle is
-    read back and its model loaded, so a bundle that cannot score fails here.
+    ``training`` free-form provenance (seed, split sizes). ``ood`` is the saved OOD
+    model (:func:`synthdetect.evaluation.ood.save_ood`) and ``abstain`` its summary
+    (``cutoff``, ``quantile``, ...) with the ``band``; without them ``predict`` never
+    abstains. With ``verify`` the bundle is read back and its model loaded, so a bundle
+    that cannot score fails here.
     """
     out = Path(out_dir)
     weights = Path(weights)
@@ -393,15 +478,27 @@ def write_bundle(
         },
         "training": dict(training or {}),
     }
+    if (ood is None) != (abstain is None):
+        raise BundleError("write_bundle: give both ood and abstain, or neither")
+    if ood is not None:
+        meta["abstain"] = dict(abstain) | {"file": OOD_FILE, "sha256": _sha256(Path(ood))}
     tmp = out.with_name(f".{out.name}.tmp")
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
     try:
         shutil.copyfile(weights, tmp / ("model" + suffix))
+        if ood is not None:
+            shutil.copyfile(ood, tmp / OOD_FILE)
         (tmp / MANIFEST).write_text(json.dumps(_jsonable(meta), indent=2) + "\n")
         if verify:
-            read_bundle(tmp).load_model("cpu")
+            check = read_bundle(tmp)
+            check.load_model("cpu")
+            ood_model = check.load_ood()
+            if ood_model is not None and ood_model.dim != _vector_dim(spec, check):
+                raise BundleError(
+                    f"{ood}: the OOD model reads {ood_model.dim}-d vectors, not this model's"
+                )
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -416,6 +513,44 @@ def write_bundle(
         cal["temperature"],
     )
     return Bundle(path=out, meta=meta)
+
+
+def write_card(
+    path: str | os.PathLike,
+    model: str,
+    *,
+    bundle: str | os.PathLike,
+    reports: Mapping[str, str | os.PathLike],
+) -> dict[str, Any]:
+    """The model card of a finished bundle: this model's rows of the reports that score
+    it (``reports`` maps a section, e.g. ``false_positives``, to its report CSV).
+
+    The card names the bundle's weights digest, so a card never passes for another
+    bundle's; ``synthdetect info`` shows it under the bundle's own sections."""
+    import pandas as pd
+
+    meta = read_bundle(bundle, check_weights=False).meta
+    card: dict[str, Any] = {
+        "model": model,
+        "weights_sha256": meta["model"]["weights"]["sha256"],
+    }
+    for section, csv in reports.items():
+        table = pd.read_csv(csv)
+        rows = table[table.model == model].drop(columns="model")
+        if len(rows):  # robustness may score some models only
+            card[section] = _jsonable(rows.to_dict(orient="records"))
+    Path(path).write_text(json.dumps(_jsonable(card), indent=2) + "\n")
+    return card
+
+
+def _vector_dim(spec: Mapping[str, Any], bundle: Bundle) -> int:
+    """The length of the vectors the model is judged on: its feature count, or the
+    width of its penultimate embedding (the head's input)."""
+    if spec.get("n_features") is not None:
+        return int(spec["n_features"])
+    from synthdetect.models.embeddings import head
+
+    return int(head(bundle.load_model("cpu")).in_features)
 
 
 def _jsonable(obj: Any) -> Any:

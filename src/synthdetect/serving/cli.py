@@ -7,6 +7,11 @@ not be read are reported per file, in the ``status`` column and on stderr), 2 on
 usage error (bad option, unusable bundle, unwritable output). A file scored with a
 caveat (padded, truncated, low sample rate, many channels, decoder complaints) is ``ok``
 with a ``warning``, also repeated on stderr.
+
+Labels are ``ai``, ``human`` or ``uncertain``: the bundle abstains when the file lies
+outside what the model was trained on (the ``distance`` of its model vectors from the
+training split exceeds the cut-off fitted on validation) or when P(AI) is within the
+abstain band of the threshold; ``reason`` says which.
 """
 
 from __future__ import annotations
@@ -61,7 +66,18 @@ def collect_files(paths: Iterable[str]) -> list[str]:
 # --------------------------------------------------------------------------- outputs
 
 
-FILE_COLUMNS = ["file", "p_ai", "label", "windows", "duration_s", "status", "message", "warning"]
+FILE_COLUMNS = [
+    "file",
+    "p_ai",
+    "label",
+    "distance",
+    "reason",
+    "windows",
+    "duration_s",
+    "status",
+    "message",
+    "warning",
+]
 
 
 def _fmt(v, digits: int = 3) -> str:
@@ -75,17 +91,31 @@ def _fmt(v, digits: int = 3) -> str:
 def render_table(results, *, windows: bool, threshold: float) -> str:
     """Aligned plain-text table; with ``windows`` each file is followed by its windows.
 
-    The last column is free text: ``ok``, ``ok, warning: ...`` or ``error: <reason>``."""
-    rows = [["file", "p_ai", "label", "windows", "status"]]
+    The last column is free text: ``ok``, ``ok, warning: ...`` or ``error: <reason>``,
+    with an ``uncertain`` label's reason first."""
+    rows = [["file", "p_ai", "label", "distance", "windows", "status"]]
     for r in results:
         status = r.status if r.status == "ok" else f"error: {r.message}"
         if r.status == "ok" and r.warnings:
             status = f"ok, warning: {r.warning}"
-        rows.append([r.path, _fmt(r.p_ai), r.label or "", str(r.n_windows), status])
+        if r.reason:
+            status = f"{r.reason}; {status}"
+        rows.append(
+            [r.path, _fmt(r.p_ai), r.label or "", _fmt(r.distance, 1), str(r.n_windows), status]
+        )
         if windows:
             for w in r.windows:
                 label = "ai" if w.p_ai >= threshold else "human"
-                rows.append([f"  {w.start_s:8.1f}-{w.end_s:.1f} s", _fmt(w.p_ai), label, "", ""])
+                rows.append(
+                    [
+                        f"  {w.start_s:8.1f}-{w.end_s:.1f} s",
+                        _fmt(w.p_ai),
+                        label,
+                        _fmt(w.distance, 1),
+                        "",
+                        "",
+                    ]
+                )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     lines = []
     for row in rows:
@@ -105,7 +135,7 @@ def render_csv(results, *, windows: bool, threshold: float) -> str:
     writer.writeheader()
     for r in results:
         row = {k: v for k, v in r.as_dict().items() if k in columns}
-        row = {k: _fmt(v, 3 if k == "duration_s" else 6) for k, v in row.items()}
+        row = {k: _fmt(v, 3 if k in ("duration_s", "distance") else 6) for k, v in row.items()}
         writer.writerow({"scope": "file", **row})
         if windows:
             for w in r.windows:
@@ -118,6 +148,7 @@ def render_csv(results, *, windows: bool, threshold: float) -> str:
                         "windows": 1,
                         "status": "ok",
                         "padded": w.padded,
+                        "distance": _fmt(w.distance, 3),
                         "start_s": _fmt(w.start_s),
                         "end_s": _fmt(w.end_s),
                     }
@@ -196,7 +227,11 @@ def build_parser() -> argparse.ArgumentParser:
             "calibrated logits. Files shorter than one window are zero-padded into one. "
             "A file that cannot be scored (empty, not audio, NaN samples, silent, more than "
             "8 channels) is reported with status 'error' and the reason; a score with a "
-            "caveat (padded, truncated, low sample rate, many channels) has a warning."
+            "caveat (padded, truncated, low sample rate, many channels) has a warning. "
+            "The label is 'ai', 'human' or 'uncertain': the bundle abstains when the file "
+            "lies outside what the model was trained on (its distance from the training "
+            "data exceeds the cut-off fitted on validation) or when P(AI) lies within the "
+            "abstain band of the threshold; the 'reason' column says which."
         ),
         epilog="Exit status: 0 when scoring ran (unreadable files are reported per file), "
         "2 on a usage error.",
@@ -234,6 +269,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="use the bundle's operating point for this false-positive rate on human music "
         "(e.g. 0.01; `synthdetect info BUNDLE` lists them)",
+    )
+    p.add_argument(
+        "--band",
+        type=_probability,
+        default=None,
+        help="answer 'uncertain' when P(AI) is within this of the threshold (default: the "
+        "bundle's abstain band; 0 turns it off)",
     )
     p.add_argument(
         "--format",
@@ -280,8 +322,9 @@ def _rate(rate: dict | None) -> str:
     return "–" if not rate else f"{rate['estimate']:.3f} [{rate['low']:.3f}, {rate['high']:.3f}]"
 
 
-def model_card(meta: dict) -> str:
-    """A bundle's ``bundle.json`` as text a person reads before trusting a score."""
+def model_card(meta: dict, card: dict | None = None) -> str:
+    """A bundle's ``bundle.json`` and its model card (``card``: the reports that scored
+    it) as text a person reads before trusting a score."""
     model, pre, cal = meta["model"], meta["preprocessing"], meta["calibration"]
     lines = [
         f"model        {model['name']} ({model['architecture']}, input: {model['input']})",
@@ -318,13 +361,69 @@ def model_card(meta: dict) -> str:
     lines += ["", "test metrics at 0.5 (95% bootstrap intervals):"]
     for name in ("accuracy", "precision", "recall", "f1", "roc_auc"):
         lines.append(f"  {name:<10} {_ci(metrics, name)}")
-    lines += [
-        "",
-        "Scores are calibrated on this corpus's validation split: music far from it (another",
-        "genre, codec or generator) gets a number all the same. Check the false-positive",
-        "benchmark and robustness reports of the run that made the bundle.",
-    ]
+    ab = meta.get("abstain")
+    lines.append("")
+    if ab:
+        lines += [
+            f"abstain      uncertain when the distance from the training split exceeds "
+            f"{ab['cutoff']:.2f}",
+            f"             (the {ab['quantile']:g} quantile of {ab.get('n_val', '?')} validation "
+            f"distances; {ab.get('dim', '?')}-d model vectors, {ab.get('n_train', '?')} "
+            "training tracks),",
+            f"             or when P(AI) lies within {ab['band']:g} of the threshold",
+        ]
+    else:
+        lines.append("abstain      no distance in this bundle: predict never answers uncertain")
+    lines += _card_lines(card)
     return "\n".join(lines) + "\n"
+
+
+def _card_lines(card: dict | None) -> list[str]:
+    """The model card's sections: what the reports that scored this bundle found."""
+    if card is None:
+        return [
+            "",
+            "No model card (<bundle>.card.json) next to this bundle: the false-positive",
+            "benchmark, robustness and abstain reports of the run that made it are not here.",
+        ]
+    out = []
+    fp = card.get("false_positives") or []
+    if fp:
+        out += ["", "false-positive benchmark (human music no model trained on; 30 s windows):"]
+        for r in fp:
+            rate = (
+                "–"
+                if r.get("estimate") is None
+                else f"{r['estimate']:.3f} [{r['low']:.3f}, {r['high']:.3f}]"
+            )
+            out.append(
+                f"  {r['collection']:<14} {r['point']:<10} FPR {rate}  "
+                f"({r['windows']} windows, {r['recordings']} recordings)"
+            )
+    rob = card.get("robustness") or []
+    if rob:
+        fprs = [k for k in rob[0] if k.startswith("fpr_at_")]
+        head = "".join(f"  {k.removeprefix('fpr_at_'):>10}" for k in fprs)
+        out += [
+            "",
+            "robustness (test split; FPR of its human tracks at each operating point):",
+            f"  {'manipulation':<14} {'accuracy':>8} {'roc_auc':>8}{head}",
+        ]
+        for r in rob:
+            cells = "".join(f"  {_fmt(r.get(k)):>10}" for k in fprs)
+            out.append(
+                f"  {r['manipulation']:<14} {_fmt(r.get('accuracy')):>8} "
+                f"{_fmt(r.get('roc_auc')):>8}{cells}"
+            )
+    ab = card.get("abstain") or []
+    if ab:
+        out += ["", "abstain rates (outside the cut-off / uncertain in all):"]
+        for r in ab:
+            out.append(
+                f"  {r['group']:<24} n {r['n']:>5}  median distance {r['median_distance']:8.1f}"
+                f"  outside {r['outside']:.3f}  uncertain {r['uncertain']:.3f}"
+            )
+    return out
 
 
 def cmd_info(args: argparse.Namespace) -> int:
@@ -334,10 +433,14 @@ def cmd_info(args: argparse.Namespace) -> int:
         bundle = read_bundle(args.bundle)
     except BundleError as err:
         raise UsageError(str(err)) from None
+    try:
+        card = bundle.card
+    except BundleError as err:
+        raise UsageError(str(err)) from None
     if args.format == "json":
-        sys.stdout.write(json.dumps(bundle.meta, indent=2) + "\n")
+        sys.stdout.write(json.dumps(bundle.meta | {"card": card}, indent=2) + "\n")
     else:
-        sys.stdout.write(model_card(bundle.meta))
+        sys.stdout.write(model_card(bundle.meta, card))
     return 0
 
 
@@ -370,7 +473,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
         )
         for path in bar:
             r = scorer.score_file(
-                path, hop_s=args.hop, aggregate=args.aggregate, threshold=threshold
+                path,
+                hop_s=args.hop,
+                aggregate=args.aggregate,
+                threshold=threshold,
+                band=args.band,
             )
             if r.status != "ok":
                 bar.write(f"{PROG} predict: {path}: {r.message}", file=sys.stderr)
@@ -383,6 +490,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
         "synthdetect_version": synthdetect.__version__,
         "threshold": threshold,
         "temperature": scorer.bundle.temperature,
+        "ood_cutoff": scorer.cutoff,
+        "band": scorer.band if args.band is None else args.band,
         "aggregate": args.aggregate,
         "window_s": scorer.seconds,
         "hop_s": args.hop if args.hop is not None else scorer.seconds,

@@ -16,6 +16,13 @@ the regular windows leave more than ``tail_s`` of the end uncovered, one more wi
 aligned to the end of the file. A file shorter than one window is zero-padded into a
 single window (``padded``), as the clip stage pads a short track.
 
+With an ``abstain`` section in the bundle, each window's model vector (its feature row,
+or an image model's penultimate embedding) also gets its distance from the training
+split (:mod:`synthdetect.evaluation.ood`); the file's distance is the mean over its
+windows. The file is labelled ``uncertain`` when that distance exceeds the bundle's
+cut-off (fitted on the validation split), or when P(AI) lies within the band around the
+threshold in use; ``reason`` says which.
+
 Every file is first decoded whole by :func:`synthdetect.audio.io.inspect`: one that cannot
 be scored (empty, not audio, NaN samples, silent, ...) gets ``status="error"`` and the
 reason; one that can, but unlike anything training saw (padded, truncated and scored on
@@ -78,6 +85,7 @@ class WindowScore:
     logit: float  # calibrated: the model's logit / temperature
     p_ai: float
     padded: bool
+    distance: float | None = None  # from the training split (None: no OOD model)
 
 
 @dataclass
@@ -92,6 +100,8 @@ class FileScore:
     n_windows: int = 0
     duration_s: float | None = None
     padded: bool = False
+    distance: float | None = None
+    reason: str = ""
     message: str = ""
     windows: list[WindowScore] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -109,6 +119,8 @@ class FileScore:
             "windows": self.n_windows,
             "duration_s": self.duration_s,
             "padded": self.padded,
+            "distance": self.distance,
+            "reason": self.reason,
             "message": self.message,
             "warning": self.warning,
         }
@@ -186,6 +198,10 @@ class Scorer:
         self.input = spec["input"]
         self.kind = spec.get("feature_kind")
         self.batch_windows = max(1, int(batch_windows))
+        self.ood = self.bundle.load_ood()
+        ab = self.bundle.abstain or {}
+        self.cutoff = ab.get("cutoff")
+        self.band = float(ab.get("band", 0.0))
         self._tmp = tempfile.TemporaryDirectory(prefix="synthdetect-")
 
     def close(self) -> None:
@@ -251,15 +267,29 @@ class Scorer:
 
     def logits(self, X: np.ndarray) -> np.ndarray:
         """Calibrated logits (model logit, clipped as in calibration, / temperature)."""
+        return self.predict(X)[0]
+
+    def predict(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Calibrated logits and, with an OOD model, each row's distance from training."""
         eps = self.bundle.logit_clip_eps
+        vectors = None
         if _is_torch(self.model):
             from synthdetect.models.training import predict_logits
 
-            z = clip_logits(predict_logits(self.model, X, device=self.device), eps)
+            if self.ood is not None and self.input == "image":
+                from synthdetect.models.embeddings import logits_and_embeddings
+
+                raw, vectors = logits_and_embeddings(self.model, X, device=self.device)
+            else:
+                raw = predict_logits(self.model, X, device=self.device)
+            z = clip_logits(raw, eps)
         else:
             col = list(self.model.classes_).index(1)
             z = logits_from_proba(self.model.predict_proba(X)[:, col], eps)
-        return z / self.bundle.temperature
+        distance = None
+        if self.ood is not None:
+            distance = self.ood.score(X if vectors is None else vectors)
+        return z / self.bundle.temperature, distance
 
     # -- files -----------------------------------------------------------------------
 
@@ -270,8 +300,14 @@ class Scorer:
         hop_s: float | None = None,
         aggregate: str = "mean",
         threshold: float | None = None,
+        band: float | None = None,
     ) -> FileScore:
-        """Score one file; a file that cannot be read gives ``status="error"``, no raise."""
+        """Score one file; a file that cannot be read gives ``status="error"``, no raise.
+
+        ``band`` (default: the bundle's) is the abstain band around ``threshold``."""
+        from synthdetect.evaluation.ood import decide
+
+        band = self.band if band is None else float(band)
         if aggregate not in AGGREGATES:
             raise ValueError(f"aggregate must be one of {AGGREGATES}, not {aggregate!r}")
         threshold = self.bundle.threshold if threshold is None else float(threshold)
@@ -291,10 +327,11 @@ class Scorer:
                 for a in range(0, len(windows), self.batch_windows):
                     batch = windows[a : a + self.batch_windows]
                     clips = [self.clip(path, w.start_s, frames=frames) for w in batch]
-                    z = self.logits(self.window_inputs(clips))
+                    z, dist = self.predict(self.window_inputs(clips))
+                    dist = [None] * len(batch) if dist is None else [float(d) for d in dist]
                     scores += [
-                        WindowScore(w.start_s, w.end_s, float(zi), float(sigmoid(zi)), w.padded)
-                        for w, zi in zip(batch, z, strict=True)
+                        WindowScore(w.start_s, w.end_s, float(zi), float(sigmoid(zi)), w.padded, di)
+                        for w, zi, di in zip(batch, z, dist, strict=True)
                     ]
         except AudioError as err:  # the file changed, or a window decodes worse than the whole
             result.message = err.reason
@@ -308,7 +345,9 @@ class Scorer:
         p = float(sigmoid(agg))
         result.status = "ok"
         result.p_ai = p
-        result.label = "ai" if p >= threshold else "human"
+        if self.ood is not None:
+            result.distance = float(np.mean([s.distance for s in scores]))
+        result.label, result.reason = decide(p, result.distance, threshold, self.cutoff, band)
         result.n_windows = len(scores)
         result.padded = any(s.padded for s in scores)
         result.windows = scores
