@@ -60,6 +60,7 @@ wildcard_constraints:
     track=r"[A-Za-z0-9][A-Za-z0-9._-]*",
     model=registry.pattern(),
     split="train|val|test",
+    # b007, or <source>-b007 for a derived source's own buckets
     bucket=r"([A-Za-z][A-Za-z0-9_]*-)?b\d+",
     variant=folder_pattern(*TYPES),
 

@@ -1,6 +1,7 @@
-"""Derived sources' generators (synthdetect.data.derived): the autoencoders the workflow
-trains itself, once per derived source, on its parent's train split. Griffin-Lim needs no
-training; its settings are params of the source's clip jobs."""
+"""Derived sources (synthdetect.data.derived): the autoencoders the workflow trains itself,
+once per derived source, on its parent's train split, and the clips of a derived source's
+own buckets (`derive`, in place of `clip`): the parent's windows re-generated. Griffin-Lim
+needs no training; its settings are params of the source's `derive` jobs."""
 
 AUTOENCODER_SOURCES = [
     s for s in DERIVED if config["sources"][s]["generator"] == "autoencoder"
@@ -37,3 +38,50 @@ rule train_autoencoder:
         code=code("train_autoencoder.py"),
     script:
         "../scripts/train_autoencoder.py"
+
+
+rule derive:
+    input:
+        unpack(autoencoder_inputs),
+        audio=lambda wildcards: [row.path for row in bucket_rows(wildcards)],
+    output:
+        directory(f"{RESULTS}/clips/{{bucket}}"),
+    log:
+        f"{RESULTS}/logs/derive/{{bucket}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/derive/{{bucket}}.tsv"
+    wildcard_constraints:
+        bucket="|".join(rf"{re.escape(s)}-b\d+" for s in DERIVED) or "(?!)",
+    group:
+        "pertrack"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=60,
+    params:
+        # the parent's file and window of every track
+        tracks=lambda wildcards: [
+            (row.source, row.track, row.path, float(row.offset_s))
+            for row in bucket_rows(wildcards)
+        ],
+        generators=derived_generators,
+        seed=config["seed"],
+        seconds=config["clip"]["seconds"],
+        sample_rate=config["clip"]["sample_rate"],
+        code=code("synthdetect.pipeline.derive"),
+    run:
+        from synthdetect.pipeline.derive import derive_bucket, generator_for
+
+        derive_bucket(
+            params.tracks,
+            output[0],
+            generators={
+                source: generator_for(
+                    spec, seed=params.seed, source=source, model=input.get(source)
+                )
+                for source, spec in params.generators.items()
+            },
+            seconds=params.seconds,
+            sample_rate=params.sample_rate,
+            log=log[0],
+        )

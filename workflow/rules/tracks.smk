@@ -18,12 +18,13 @@ histograms in one job per bucket: the manipulated clip is not kept.
 
 rule clip:
     input:
-        unpack(autoencoder_inputs),
         audio=lambda wildcards: [row.path for row in bucket_rows(wildcards)],
     output:
         directory(f"{RESULTS}/clips/{{bucket}}"),
     log:
         f"{RESULTS}/logs/clip/{{bucket}}.log",
+    wildcard_constraints:
+        bucket=r"b\d+",  # a derived source's buckets are the `derive` rule's
     group:
         "pertrack"
     resources:
@@ -37,24 +38,15 @@ rule clip:
         ],
         seconds=config["clip"]["seconds"],
         sample_rate=config["clip"]["sample_rate"],
-        # a derived source's generator (its own buckets): Griffin-Lim or an autoencoder
-        generators=derived_generators,
-        seed=config["seed"],
         code=code("synthdetect.pipeline.stages"),
     run:
-        from synthdetect.pipeline.stages import clip_bucket, generator_for
+        from synthdetect.pipeline.stages import clip_bucket
 
         clip_bucket(
             params.tracks,
             output[0],
             seconds=params.seconds,
             sample_rate=params.sample_rate,
-            generators={
-                source: generator_for(
-                    spec, seed=params.seed, source=source, model=input.get(source)
-                )
-                for source, spec in params.generators.items()
-            },
             log=log[0],
         )
 

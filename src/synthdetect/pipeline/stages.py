@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 
-from synthdetect.audio.codec import estimate_bitrate_kbps, mp3_kbps_for_rate, mp3_roundtrip
 from synthdetect.audio.io import (
     AudioError,
     decoder_messages,
@@ -36,13 +35,10 @@ from synthdetect.features.histogram_io import write_track_histograms
 from synthdetect.features.histograms import track_histograms
 from synthdetect.features.spectrogram import load_png, save_palette_png, spectrogram_index
 from synthdetect.logs import log_bucket
-from synthdetect.seeds import track_rng
 
 __all__ = [
     "clip_bucket",
     "clip_track",
-    "derive_track",
-    "generator_for",
     "fakeprint_bucket",
     "fakeprint_track",
     "histogram_bucket",
@@ -61,8 +57,6 @@ FAKEPRINT_SUFFIX = ".parquet"
 PathLike = str | os.PathLike
 #: ``(source, track, y, sample_rate) -> y`` (:mod:`synthdetect.pipeline.variants`)
 Transform = Callable[[str, str, np.ndarray, int], np.ndarray]
-#: A derived clip's peaks stay below full scale after level matching (as the demo corpus's)
-PEAK_CEILING = 0.98
 
 
 def clip_track(
@@ -87,63 +81,6 @@ def clip_track(
     y = transform(read_window(audio, offset_s, seconds, samplerate=None), rate)
     y = fix_length(resample(y, rate, sample_rate), int(round(seconds * sample_rate)))
     write_clip(clip, y, sample_rate)
-
-
-def derive_track(
-    audio: PathLike,
-    clip: PathLike,
-    *,
-    offset_s: float,
-    seconds: float,
-    sample_rate: int,
-    generator: Callable[[np.ndarray, int], np.ndarray],
-) -> None:
-    """The clip stage of a derived track: the parent's window, as the parent's clip is
-    made, passed through ``generator``, brought to the parent window's RMS level (peaks
-    kept under :data:`PEAK_CEILING`) and, when the parent file is an MP3, through an MP3
-    round trip at the parent's bitrate, so that neither level nor codec gives the label
-    away. Written as the same 16-bit WAV at ``sample_rate``.
-    """
-    n = int(round(seconds * sample_rate))
-    y = fix_length(read_window(audio, offset_s, seconds, samplerate=sample_rate), n)
-    g = fix_length(np.asarray(generator(y, sample_rate), dtype=np.float32), n)
-    target = float(np.sqrt(np.mean(np.square(y, dtype=np.float64))))
-    level = float(np.sqrt(np.mean(np.square(g, dtype=np.float64))))
-    gain = target / level if level > 0 else 0.0
-    peak = float(np.max(np.abs(g))) * gain
-    if peak > PEAK_CEILING:
-        gain *= PEAK_CEILING / peak
-    g = g * np.float32(gain)
-    kbps = estimate_bitrate_kbps(audio)
-    if kbps is not None:
-        g = mp3_roundtrip(g, sample_rate, mp3_kbps_for_rate(kbps, sample_rate))
-    write_clip(clip, fix_length(g, n), sample_rate)
-
-
-def generator_for(
-    spec: Mapping, *, seed: int, source: str, model: PathLike | None = None
-) -> Callable[[str, np.ndarray, int], np.ndarray]:
-    """``(track, y, sr) -> y``: a derived source's generator (``spec``: ``generator`` and
-    its checked ``settings``). Griffin-Lim's random phase is seeded per track; the
-    autoencoder is the trained ``model`` file, loaded once, run on one thread (the same
-    config gives byte-identical clips)."""
-    settings = dict(spec["settings"])
-    if spec["generator"] == "griffinmel":
-        from synthdetect.corpora.griffinmel import griffinmel
-
-        def regenerate(track, y, sr):
-            rng = track_rng(seed, "griffinmel", source, track)
-            return griffinmel(y, sr, seed=int(rng.integers(2**31)), **settings)
-
-        return regenerate
-    if spec["generator"] == "autoencoder":
-        from synthdetect.corpora.autoencoder import load_autoencoder, reconstruct
-
-        if model is None:
-            raise ValueError(f"derived source {source!r}: no trained autoencoder file given")
-        net = load_autoencoder(model)
-        return lambda track, y, sr: reconstruct(net, y, threads=1)
-    raise ValueError(f"derived source {source!r}: unknown generator {spec['generator']!r}")
 
 
 def spectrogram_track(clip: PathLike, png: PathLike, *, spectrogram: Mapping) -> None:
@@ -180,7 +117,7 @@ def fakeprint_track(
     write_track_fakeprint(out, source, track, fakeprint(y, sr, **settings), names)
 
 
-def _run(tracks: Iterable, stage: str, work, out_dir: PathLike, log: PathLike | None) -> int:
+def run_tracks(tracks: Iterable, stage: str, work, out_dir: PathLike, log: PathLike | None) -> int:
     """Run ``work`` on each track of a bucket; name the track when one fails, and write
     the bucket job's log (a thread of Snakemake's process: no logging reconfiguration)."""
     tracks = list(tracks)
@@ -204,13 +141,10 @@ def clip_bucket(
     seconds: float,
     sample_rate: int,
     transform: Transform | None = None,
-    generators: Mapping[str, Callable[[str, np.ndarray, int], np.ndarray]] | None = None,
     log: PathLike | None = None,
 ) -> int:
     """:func:`clip_track` for each ``(source, track, audio path, offset_s)`` of a bucket,
-    into ``out_dir/<source>/<track>.wav``. Returns the number of tracks. A source in
-    ``generators`` (derived: source -> :func:`generator_for`) gets :func:`derive_track`
-    from its parent's audio path and window instead.
+    into ``out_dir/<source>/<track>.wav``. Returns the number of tracks.
 
     The manifest's probe already turned away files that cannot give a clip, so one that
     fails here changed since, or breaks outside the stretch the probe decoded: the job
@@ -220,24 +154,17 @@ def clip_bucket(
     out = Path(out_dir)
     notes: list[str] = []
 
-    generators = generators or {}
-
     def one(source, track, audio, offset_s):
         try:
             with decoder_messages() as chatter:
-                clip = out / source / f"{track}{CLIP_SUFFIX}"
-                window = {"offset_s": offset_s, "seconds": seconds, "sample_rate": sample_rate}
-                if source in generators:
-                    derive_track(
-                        audio, clip, generator=partial(generators[source], track), **window
-                    )
-                else:
-                    clip_track(
-                        audio,
-                        clip,
-                        transform=None if transform is None else partial(transform, source, track),
-                        **window,
-                    )
+                clip_track(
+                    audio,
+                    out / source / f"{track}{CLIP_SUFFIX}",
+                    offset_s=offset_s,
+                    seconds=seconds,
+                    sample_rate=sample_rate,
+                    transform=None if transform is None else partial(transform, source, track),
+                )
         except AudioError as err:
             raise AudioError(
                 f"{err.reason} (it passed the manifest's probe, so it changed since or "
@@ -250,7 +177,7 @@ def clip_bucket(
         if note:
             notes.append(f"{source}/{track} ({audio}): {note}")
 
-    n = _run(tracks, "clip", one, out, log)
+    n = run_tracks(tracks, "clip", one, out, log)
     if notes and log is not None:
         with open(log, "a") as f:
             f.writelines(f"{line}\n" for line in notes)
@@ -302,7 +229,7 @@ def manipulate_bucket(
                 settings=features["fakeprint"],
             )
 
-    return _run(tracks, "manipulate", one, pngs, log)
+    return run_tracks(tracks, "manipulate", one, pngs, log)
 
 
 def spectrogram_bucket(
@@ -323,7 +250,7 @@ def spectrogram_bucket(
             spectrogram=spectrogram,
         )
 
-    return _run(tracks, "spectrogram", one, out, log)
+    return run_tracks(tracks, "spectrogram", one, out, log)
 
 
 def histogram_bucket(
@@ -346,7 +273,7 @@ def histogram_bucket(
             features=features,
         )
 
-    return _run(tracks, "histograms", one, out, log)
+    return run_tracks(tracks, "histograms", one, out, log)
 
 
 def fakeprint_bucket(
@@ -372,4 +299,4 @@ def fakeprint_bucket(
         )
 
     out.mkdir(parents=True, exist_ok=True)
-    return _run(tracks, "fakeprints", one, out, log)
+    return run_tracks(tracks, "fakeprints", one, out, log)
