@@ -20,6 +20,7 @@ pytestmark = pytest.mark.workflow
 N = 6
 TARGETS = (
     "results/predictions/rf_deriv.parquet",
+    "results/robustness_scores/rf_deriv.parquet",
     "results/cross/gen_gm__ae/predictions/rf_deriv.parquet",
 )
 AUTOENCODER = {"decoder": "transposed", "strides": [4, 4], "channels": 4, "max_steps": 3}
@@ -35,6 +36,11 @@ def run(tmp_path_factory):
         clip={"seconds": 3.0},
         models={"enabled": ["rf_deriv"]},
         generators={"human": ["human"], "ai": ["gm", "ae"]},
+        robustness={
+            "enabled": True,
+            "manipulations": {"noise_30db": {"kind": "noise", "snr_db": 30}},
+            "models": ["rf_deriv"],
+        },
     )
     config["sources"] |= {
         "gm": {
@@ -105,6 +111,9 @@ def test_table1_leaves_derived_sources_out_and_the_study_uses_them(run):
     test = study[study.split == "test"]
     assert set(test.source) == {"human", "ae"}
     assert set(study[study.split != "test"].source) == {"human", "gm"}
+    # the robustness suite scores Table 1's models on Table 1's test tracks
+    robust = pd.read_parquet(res / "robustness_scores/rf_deriv.parquet")
+    assert (robust.n_test == (predictions.split == "test").sum()).all()
 
 
 def test_autoencoder_setting_reruns_its_source_only(run):

@@ -279,10 +279,11 @@ def derived_generators(wildcards):
     }
 
 
-def autoencoder_inputs(wildcards):
-    """The trained autoencoder of each derived source in a bucket whose generator is one."""
-    return {
-        source: f"{RESULTS}/generators/{source}.pt"
+def autoencoder_input(wildcards):
+    """The trained autoencoder of a derived bucket's source, if its generator is one (a
+    derived source's buckets hold its tracks only)."""
+    return [
+        f"{RESULTS}/generators/{source}.pt"
         for source, spec in derived_generators(wildcards).items()
         if spec["generator"] == "autoencoder"
-    }
+    ]

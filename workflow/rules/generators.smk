@@ -42,7 +42,7 @@ rule train_autoencoder:
 
 rule derive:
     input:
-        unpack(autoencoder_inputs),
+        autoencoder=autoencoder_input,
         audio=lambda wildcards: [row.path for row in bucket_rows(wildcards)],
     output:
         directory(f"{RESULTS}/clips/{{bucket}}"),
@@ -77,7 +77,10 @@ rule derive:
             output[0],
             generators={
                 source: generator_for(
-                    spec, seed=params.seed, source=source, model=input.get(source)
+                    spec,
+                    seed=params.seed,
+                    source=source,
+                    model=input.autoencoder[0] if input.autoencoder else None,
                 )
                 for source, spec in params.generators.items()
             },

@@ -16,6 +16,7 @@ scores = score_manipulations(
     hp=p.hp,
     device=p.device,
     threads=snakemake.threads,
+    sources=p.sources,
 )
 scores.to_parquet(snakemake.output[0], index=False)
 logging.info("%s\n%s", name, scores.round(3).to_string(index=False))
