@@ -48,7 +48,7 @@ demo: apt venv
 	@echo
 	@cat results/demo/report/table1.md
 	@echo
-	@for r in operating_points false_positives controls robustness cross_source; do cat results/demo/report/$$r.md; echo; done
+	@for r in operating_points false_positives controls robustness cross_source generators; do cat results/demo/report/$$r.md; echo; done
 	@echo "Table 1: results/demo/report/table1.csv (and table1.md)"
 	@echo "HTML report: results/demo/report/report.html"
 

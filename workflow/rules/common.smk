@@ -7,7 +7,8 @@ from pathlib import Path
 import pandas as pd
 from snakemake.utils import validate
 
-from synthdetect.data.kinds import KINDS, kind_of
+from synthdetect.data.derived import generator_settings
+from synthdetect.data.kinds import KINDS, check_sources, derived_sources, kind_of
 from synthdetect.data.sourcekind import WorkflowPaths
 from synthdetect.pipeline.buckets import bucket_of
 from synthdetect.models import registry
@@ -19,6 +20,9 @@ validate(config, "../schemas/config.schema.yaml", set_default=True)
 RESULTS = config["results"]
 RESOURCES = config["resources"]
 SOURCES = sorted(config["sources"])
+#: sources whose tracks are another's re-generated (synthdetect.data.derived): no
+#: candidates job, buckets of their own, Table 1 leaves them out
+DERIVED = derived_sources(config["sources"])
 DEMO = config["demo"]["out"]
 MODELS = config["models"]["enabled"]
 SRC = Path(workflow.basedir).parent / "src"
@@ -56,7 +60,8 @@ wildcard_constraints:
     track=r"[A-Za-z0-9][A-Za-z0-9._-]*",
     model=registry.pattern(),
     split="train|val|test",
-    bucket=r"b\d+",
+    # b007, or <source>-b007 for a derived source's own buckets
+    bucket=r"([A-Za-z][A-Za-z0-9_]*-)?b\d+",
     variant=folder_pattern(*TYPES),
 
 
@@ -74,7 +79,8 @@ def _manifest(path, mtime):
     table = pd.read_parquet(path)
     buckets = {}
     for row in table.itertuples(index=False):
-        buckets.setdefault(bucket_of(row.source, row.track, BUCKETS), []).append(row)
+        bucket = bucket_of(row.source, row.track, BUCKETS, row.source in DERIVED)
+        buckets.setdefault(bucket, []).append(row)
     return table, buckets
 
 
@@ -99,15 +105,19 @@ def bucket_rows(wildcards):
         ) from None
 
 
+def covers(v, row):
+    """Whether variant ``v``'s per-track stages cover a manifest row (its split and
+    sources: a robustness manipulation the test split, a control no derived source)."""
+    return (v.split is None or row.split == v.split) and (
+        v.sources is None or row.source in v.sources
+    )
+
+
 def bucket_tracks(wildcards):
     """``(source, track)`` of each track of a bucket that the variant covers (the test
     split only for a robustness manipulation): the per-track stages' params."""
-    split = VARIANTS[getattr(wildcards, "variant", RESULTS)].split
-    return [
-        (row.source, row.track)
-        for row in bucket_rows(wildcards)
-        if split is None or row.split == split
-    ]
+    v = VARIANTS[getattr(wildcards, "variant", RESULTS)]
+    return [(row.source, row.track) for row in bucket_rows(wildcards) if covers(v, row)]
 
 
 def bucket_folder(pattern):
@@ -133,11 +143,16 @@ def per_bucket(pattern, split=None):
     def paths(wildcards):
         table, buckets = _manifest_version()
         folder = getattr(wildcards, "variant", RESULTS)
-        wanted = split or getattr(wildcards, "split", None) or VARIANTS[folder].split
+        v = VARIANTS[folder]
+        wanted = split or getattr(wildcards, "split", None) or v.split
         return [
             pattern.format(variant=folder, bucket=b)
             for b, rows in sorted(buckets.items())
-            if not wanted or any(row.split == wanted for row in rows)
+            if any(
+                (not wanted or row.split == wanted)
+                and (v.sources is None or row.source in v.sources)
+                for row in rows
+            )
         ]
 
     return paths
@@ -171,9 +186,16 @@ def training_inputs(wildcards):
 
 
 def sources_param(wildcards):
-    """Which sources a variant trains and tests on (cross-source settings); None: all."""
+    """Which sources a variant trains and tests on (cross-source settings, Table 1 beside
+    derived sources); None: all."""
     v = variant(wildcards)
     return {"train": v.train, "test": v.test}
+
+
+def covered_sources(wildcards):
+    """The sources a variant's feature tables and image caches hold; None: all."""
+    v = variant(wildcards)
+    return None if v.sources is None else list(v.sources)
 
 
 def weights(model, folder):
@@ -212,9 +234,14 @@ def variant_metrics(folder_list):
 PATHS = WorkflowPaths(resources=RESOURCES, demo=DEMO, seed=config["seed"])
 
 # Startup checks the schema cannot make (a missing folder or SoundFont, an archive given
-# only by a path that does not exist): each names the source, the key and the fix.
-for _name, _spec in config["sources"].items():
-    kind_of(_name, _spec).check(_name, _spec)
+# only by a path that does not exist, a derived source's parent): each names the source,
+# the key and the fix.
+check_sources(config["sources"])
+
+#: each derived source's generator and its checked settings (defaults filled in)
+GENERATOR_SETTINGS = {
+    name: generator_settings(name, config["sources"][name]) for name in DERIVED
+}
 
 
 def source_kind(source):
@@ -237,3 +264,26 @@ def candidate_recipe(wildcards):
 def source_listing(wildcards):
     """A folder source's file listing, hashed (adding a file reruns it); "" otherwise."""
     return source_kind(wildcards.source).listing(config["sources"][wildcards.source])
+
+
+def derived_generators(wildcards):
+    """The generator of each derived source in a bucket (its clip job's param: a setting
+    reruns that source's buckets only, as they hold no other source's tracks)."""
+    return {
+        row.source: {
+            "generator": config["sources"][row.source]["generator"],
+            "settings": GENERATOR_SETTINGS[row.source],
+        }
+        for row in bucket_rows(wildcards)
+        if row.source in DERIVED
+    }
+
+
+def autoencoder_input(wildcards):
+    """The trained autoencoder of a derived bucket's source, if its generator is one (a
+    derived source's buckets hold its tracks only)."""
+    return [
+        f"{RESULTS}/generators/{source}.pt"
+        for source, spec in derived_generators(wildcards).items()
+        if spec["generator"] == "autoencoder"
+    ]

@@ -26,6 +26,8 @@ rule features:
         root=lambda wildcards: f"{wildcards.variant}/histograms",
         split=lambda wildcards: variant(wildcards).split,
         buckets=BUCKETS,
+        derived=DERIVED,
+        sources=covered_sources,
         code=code("features.py"),
     script:
         "../scripts/features.py"
@@ -53,6 +55,8 @@ rule fakeprint_features:
         root=lambda wildcards: f"{wildcards.variant}/fakeprints",
         split=lambda wildcards: variant(wildcards).split,
         buckets=BUCKETS,
+        derived=DERIVED,
+        sources=covered_sources,
         code=code("fakeprint_features.py"),
     script:
         "../scripts/fakeprint_features.py"
@@ -113,6 +117,8 @@ rule image_cache:
         size=config["spectrogram"]["size"],
         root=lambda wildcards: f"{wildcards.variant}/spectrograms",
         buckets=BUCKETS,
+        derived=DERIVED,
+        sources=covered_sources,
         code=code("image_cache.py"),
     script:
         "../scripts/image_cache.py"

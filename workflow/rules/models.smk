@@ -25,6 +25,7 @@ rule train_sklearn:
         hp=hp,
         seed=config["seed"],
         sources=sources_param,
+        covers=covered_sources,
         device=config["models"]["device"],
         code=code("train.py"),
     script:
@@ -62,6 +63,7 @@ rule train_torch:
         hp=hp,
         seed=config["seed"],
         sources=sources_param,
+        covers=covered_sources,
         device=config["models"]["device"],
         code=code("train.py"),
     script:
@@ -96,6 +98,7 @@ rule evaluate:
         hp=hp,
         device=config["models"]["device"],
         sources=sources_param,
+        covers=covered_sources,
         code=code("evaluate.py"),
     script:
         "../scripts/evaluate.py"

@@ -57,6 +57,8 @@ rule robustness_scores:
         + [VARIANTS[s].name for s in folders("robustness")],
         hp=hp,
         device=config["models"]["device"],
+        # Table 1's test sources: no derived source (None: every source)
+        sources=VARIANTS[RESULTS].test,
         code=code("robustness_scores.py"),
     script:
         "../scripts/robustness_scores.py"

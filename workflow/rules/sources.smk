@@ -52,9 +52,13 @@ rule candidates:
         "../scripts/candidates.py"
 
 
+# Derived sources have no candidates: the manifest copies their parent's rows.
+OWN_SOURCES = [s for s in SOURCES if s not in DERIVED]
+
+
 checkpoint manifest:
     input:
-        expand(f"{RESULTS}/candidates/{{source}}.parquet", source=SOURCES),
+        expand(f"{RESULTS}/candidates/{{source}}.parquet", source=OWN_SOURCES),
     output:
         manifest=f"{RESULTS}/manifest.parquet",
         excluded=f"{RESULTS}/excluded.parquet",
@@ -69,10 +73,17 @@ checkpoint manifest:
         mem_mb=2000,
         runtime=30,
     params:
-        names=SOURCES,
+        names=OWN_SOURCES,
         sources={
-            name: {k: spec[k] for k in ("n", "crop", "windows_per_recording")}
-            for name, spec in config["sources"].items()
+            name: {
+                k: config["sources"][name][k]
+                for k in ("n", "crop", "windows_per_recording")
+            }
+            for name in OWN_SOURCES
+        },
+        derived={
+            name: {k: config["sources"][name][k] for k in ("parent", "n")}
+            for name in DERIVED
         },
         seed=config["seed"],
         clip=config["clip"],

@@ -23,6 +23,8 @@ rule clip:
         directory(f"{RESULTS}/clips/{{bucket}}"),
     log:
         f"{RESULTS}/logs/clip/{{bucket}}.log",
+    wildcard_constraints:
+        bucket=r"b\d+",  # a derived source's buckets are the `derive` rule's
     group:
         "pertrack"
     resources:

@@ -14,8 +14,10 @@ p = snakemake.params
 order = pd.read_parquet(snakemake.input.manifest, columns=["source", "track", "split"])
 if p.split:  # a robustness manipulation covers the test split only
     order = order[order.split == p.split]
+if p.sources is not None:  # a control leaves the derived sources out
+    order = order[order.source.isin(p.sources)]
 paths = [
-    track_file(p.root, s, t, p.buckets, FAKEPRINT_SUFFIX)
+    track_file(p.root, s, t, p.buckets, FAKEPRINT_SUFFIX, s in p.derived)
     for s, t in zip(order.source, order.track, strict=True)
 ]
 table = fakeprint_table(paths)

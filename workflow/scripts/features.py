@@ -16,9 +16,11 @@ cfg = p.features
 order = pd.read_parquet(snakemake.input.manifest, columns=["source", "track", "split"])
 if p.split:  # a robustness manipulation covers the test split only
     order = order[order.split == p.split]
+if p.sources is not None:  # a control leaves the derived sources out
+    order = order[order.source.isin(p.sources)]
 order = order[["source", "track"]].reset_index(drop=True)
 paths = [
-    track_file(p.root, s, t, p.buckets, HISTOGRAM_SUFFIX)
+    track_file(p.root, s, t, p.buckets, HISTOGRAM_SUFFIX, s in p.derived)
     for s, t in zip(order.source, order.track, strict=True)
 ]
 raw = read_track_histograms(paths)

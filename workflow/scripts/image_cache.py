@@ -14,8 +14,10 @@ p = snakemake.params
 split = snakemake.wildcards.split
 rows = pd.read_parquet(snakemake.input.manifest, columns=["source", "track", "split"])
 rows = rows[rows.split == split]
+if p.sources is not None:  # a control leaves the derived sources out
+    rows = rows[rows.source.isin(p.sources)]
 pngs = [
-    track_file(p.root, s, t, p.buckets, PNG_SUFFIX)
+    track_file(p.root, s, t, p.buckets, PNG_SUFFIX, s in p.derived)
     for s, t in zip(rows.source, rows.track, strict=True)
 ]
 write_image_cache(pngs, snakemake.output[0], tuple(p.size))

@@ -15,6 +15,7 @@ for name, path in zip(params.names, snakemake.input, strict=True):
     sources.append(({"name": name, **params.sources[name]}, table))
 manifest, excluded = build_manifest(
     sources,
+    derived=params.derived,
     seed=params.seed,
     clip_s=params.clip["seconds"],
     split=params.split,

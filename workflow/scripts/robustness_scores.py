@@ -19,6 +19,7 @@ scores = score_manipulations(
     device=p.device,
     threads=snakemake.threads,
     calibration=json.loads(Path(snakemake.input.calibration).read_text()),
+    sources=p.sources,
 )
 scores.to_parquet(snakemake.output[0], index=False)
 logging.info("%s\n%s", name, scores.round(3).to_string(index=False))

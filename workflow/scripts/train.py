@@ -6,7 +6,12 @@ from synthdetect.models.run import fit, load_splits, select_sources
 setup_logging(snakemake.log[0])
 p = snakemake.params
 name = snakemake.wildcards.model
-data = load_splits(name, snakemake.input.manifest, dict(snakemake.input.items()))
+data = load_splits(
+    name,
+    snakemake.input.manifest,
+    dict(snakemake.input.items()),
+    sources=snakemake.params.covers,
+)
 out = dict(snakemake.output.items())
 fit(
     name,

@@ -12,12 +12,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from synthdetect.data.aam import AamKind
+from synthdetect.data.derived import DerivedKind
 from synthdetect.data.fakemusiccaps import FakeMusicCapsKind
 from synthdetect.data.fma import FmaKind
 from synthdetect.data.sonics import SonicsKind
 from synthdetect.data.sourcekind import ComposerKind, DemoKind, FolderKind, SourceKind
 
-__all__ = ["KINDS", "kind_of"]
+__all__ = ["KINDS", "check_sources", "derived_sources", "kind_of"]
 
 KINDS: dict[str, SourceKind] = {
     kind.name: kind
@@ -29,6 +30,7 @@ KINDS: dict[str, SourceKind] = {
         AamKind(),
         FakeMusicCapsKind(),
         SonicsKind(),
+        DerivedKind(),
     )
 }
 
@@ -41,3 +43,22 @@ def kind_of(name: str, spec: Mapping) -> SourceKind:
         raise ValueError(
             f"config sources.{name}.kind: {spec.get('kind')!r} is not one of {', '.join(KINDS)}"
         ) from None
+
+
+def check_sources(sources: Mapping[str, Mapping]) -> None:
+    """Every startup check of the config's sources (each kind's, then those across
+    sources); the first failure is a ``ValueError`` naming the key and the fix."""
+    for name, spec in sources.items():
+        kind = kind_of(name, spec)
+        kind.check(name, spec)
+        kind.check_sources(name, spec, sources)
+
+
+def derived_sources(sources: Mapping[str, Mapping]) -> list[str]:
+    """The names of the sources whose tracks are copies of another's (derived kinds); an
+    unknown kind is not derived (:func:`check_sources` reports it)."""
+    return sorted(
+        name
+        for name, spec in sources.items()
+        if getattr(KINDS.get(spec.get("kind")), "derived", False)
+    )

@@ -3,7 +3,8 @@
 A *source kind* is the ``kind:`` of a config source. :class:`SourceKind` is its interface:
 
 - ``check(name, spec)``: startup checks the schema cannot make; a ``ValueError`` names the
-  source, the key and the fix.
+  source, the key and the fix. ``check_sources(name, spec, sources)``: the checks that need
+  the other sources (a derived source's parent).
 - ``candidate_inputs(name, spec, paths)``: the files the ``candidates`` job reads.
 - ``recipe(name, spec)``: what the ``candidates`` job needs to build the table (a rule
   param); ``candidates(name, spec, inputs)`` builds it (:func:`synthdetect.data.candidates.build`).
@@ -52,10 +53,13 @@ class WorkflowPaths:
 
 
 class SourceKind:
-    """One ``kind:`` of source. ``label``, when set, is the only label its sources may have."""
+    """One ``kind:`` of source. ``label``, when set, is the only label its sources may have;
+    ``derived`` kinds copy their tracks from another source in the manifest (no candidates
+    job, clips of their own bucket: :mod:`synthdetect.data.derived`)."""
 
     name: ClassVar[str] = ""
     label: ClassVar[str | None] = None
+    derived: ClassVar[bool] = False
 
     def check(self, name: str, spec: Mapping) -> None:
         if self.label is not None and spec.get("label") != self.label:
@@ -63,6 +67,9 @@ class SourceKind:
                 f"config sources.{name}.label: a {self.name} source holds {self.label} "
                 f"tracks; set label: {self.label}"
             )
+
+    def check_sources(self, name: str, spec: Mapping, sources: Mapping[str, Mapping]) -> None:
+        return None
 
     def candidate_inputs(self, name: str, spec: Mapping, paths: WorkflowPaths) -> dict[str, str]:
         return {}

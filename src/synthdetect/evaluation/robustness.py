@@ -61,9 +61,11 @@ def score_manipulations(
     device: str = "cpu",
     threads: int = 1,
     calibration: Mapping | None = None,
+    sources: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """One row per manipulation (``original`` first): the model's test-split metrics on
-    it and their change from the original clips.
+    it and their change from the original clips; with ``sources``, on those sources' test
+    tracks only (Table 1's, when the config has derived sources).
 
     With ``calibration`` (the calibrate step's JSON) each row also has the human side's
     false-positive rate at every operating point (``fpr_at_<point>``, the threshold
@@ -79,8 +81,12 @@ def score_manipulations(
     manifest = pd.read_parquet(manifest_path)
     model = None
     rows = []
+    test = manifest[manifest.split == "test"]
+    keep = None if sources is None else test.source.isin(sources).to_numpy()
     for manipulation, path in inputs.items():
         X, y = test_inputs(manifest, path)
+        if keep is not None:
+            X, y = np.asarray(X[keep]), y[keep]
         if model is None:  # the network is sized from its input
             model = load_model(name, model_path, hp, SplitData({"test": X}, {}, {}))
         p_ai = predict(model, X, device)

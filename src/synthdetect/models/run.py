@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,9 +33,16 @@ class SplitData:
     rows: dict[str, pd.DataFrame]
 
 
-def feature_splits(manifest_path: str | os.PathLike, features_path: str | os.PathLike) -> SplitData:
-    """A feature table cut into the manifest's splits (features joined by track)."""
+def feature_splits(
+    manifest_path: str | os.PathLike,
+    features_path: str | os.PathLike,
+    sources: Collection[str] | None = None,
+) -> SplitData:
+    """A feature table cut into the manifest's splits (features joined by track); with
+    ``sources``, the manifest's tracks of those sources only (what the table holds)."""
     manifest = pd.read_parquet(manifest_path)
+    if sources is not None:
+        manifest = manifest[manifest.source.isin(sources)]
     table = pd.read_parquet(features_path)
     joined = manifest.merge(table, on=["source", "track"], how="left", validate="one_to_one")
     names = [c for c in table.columns if c not in ("source", "track")]
@@ -52,12 +60,17 @@ def feature_splits(manifest_path: str | os.PathLike, features_path: str | os.Pat
 
 
 def image_splits(
-    manifest_path: str | os.PathLike, caches: dict[str, str | os.PathLike]
+    manifest_path: str | os.PathLike,
+    caches: dict[str, str | os.PathLike],
+    sources: Collection[str] | None = None,
 ) -> SplitData:
-    """Memory-mapped image caches of the splits, checked against the manifest's rows."""
+    """Memory-mapped image caches of the splits, checked against the manifest's rows (of
+    ``sources`` only, when given)."""
     from synthdetect.features.images import open_image_cache
 
     manifest = pd.read_parquet(manifest_path)
+    if sources is not None:
+        manifest = manifest[manifest.source.isin(sources)]
     X, y, rows = {}, {}, {}
     for split, path in caches.items():
         part = manifest[manifest.split == split]
@@ -94,12 +107,16 @@ def select_sources(
     return SplitData(X, y, rows)
 
 
-def load_splits(name: str, manifest_path, inputs: dict) -> SplitData:
+def load_splits(
+    name: str, manifest_path, inputs: dict, sources: Collection[str] | None = None
+) -> SplitData:
     """A model's input cut into the manifest's splits: its feature table
-    (``inputs["features"]``) or its image caches (``inputs[split]``), by the registry."""
+    (``inputs["features"]``) or its image caches (``inputs[split]``), by the registry.
+    ``sources``: the sources the inputs hold (a control's leave derived sources out)."""
     if registry.get(name).images:
-        return image_splits(manifest_path, {s: inputs[s] for s in SPLITS if s in inputs})
-    return feature_splits(manifest_path, inputs["features"])
+        caches = {s: inputs[s] for s in SPLITS if s in inputs}
+        return image_splits(manifest_path, caches, sources)
+    return feature_splits(manifest_path, inputs["features"], sources)
 
 
 def fit(

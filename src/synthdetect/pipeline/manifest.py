@@ -9,6 +9,10 @@ A source whose usable tracks fall short of its ``n`` continues with what is usab
 dataset of exactly 3,000 songs must not stop the run over one bad file); every exclusion
 is listed with its reason, and with ``balance`` the other classes are trimmed to keep the
 proportions the config asks for.
+
+A derived source (:mod:`synthdetect.data.derived`) takes no part in sampling, balance or
+the split: its tracks are copies of its parent's admitted rows (:func:`derive_tracks`),
+so a recording and its re-generation always sit in the same split.
 """
 
 from __future__ import annotations
@@ -252,9 +256,54 @@ def _given_split(given: pd.Series, group) -> pd.Series:
     return given
 
 
+def derive_tracks(
+    manifest: pd.DataFrame, derived: Mapping[str, Mapping], seed: int
+) -> pd.DataFrame:
+    """The rows of each derived source (name -> ``{parent, n}``): copies of its parent's
+    rows in ``manifest`` with the same track id, recording, window and split, labelled ai.
+
+    ``n`` (None: every parent track) is a seeded subset, ranked by ``(seed, source, track)``
+    and spread over the splits in the parent's proportions (largest remainders), so every
+    split the parent has keeps tracks of the child. ``n`` beyond what the parent admitted
+    takes them all, with a warning.
+    """
+    frames = []
+    for name, spec in sorted(derived.items()):
+        parent = manifest[manifest.source == spec["parent"]]
+        if parent.empty:
+            raise ValueError(
+                f"derived source {name!r}: its parent {spec['parent']!r} has no track in "
+                "the manifest"
+            )
+        n = spec.get("n")
+        if n is not None and n > len(parent):
+            log.warning(
+                "derived source %r: n=%d, but its parent %r admitted %d tracks; taking all",
+                name,
+                n,
+                spec["parent"],
+                len(parent),
+            )
+        if n is not None and n < len(parent):
+            sizes = parent.split.value_counts().sort_index()
+            share = sizes * n / len(parent)
+            take = np.floor(share).astype(int)
+            extra = (share - take).sort_values(ascending=False, kind="stable")
+            take[extra.index[: n - int(take.sum())]] += 1
+            rank = [track_key(seed, name, t) for t in parent.track]
+            ranked = parent.assign(_rank=rank).sort_values(["_rank", "track"], kind="stable")
+            parent = pd.concat(
+                [ranked[ranked.split == s].head(int(k)) for s, k in take.items()]
+            ).drop(columns="_rank")
+        frames.append(parent.assign(source=name, label="ai", y=np.int8(LABELS["ai"])))
+        log.info("derived source %s: %d tracks of %s", name, len(frames[-1]), spec["parent"])
+    return pd.concat(frames, ignore_index=True) if frames else manifest.iloc[:0]
+
+
 def build_manifest(
     sources: Iterable[tuple[dict, pd.DataFrame]],
     *,
+    derived: Mapping[str, Mapping] | None = None,
     seed: int,
     clip_s: float,
     split: dict[str, float],
@@ -267,7 +316,8 @@ def build_manifest(
 
     ``balance`` trims the other classes when one comes up short (:func:`balance_classes`);
     what a source asks for is its ``n``, or every candidate when ``n`` is None. The log
-    gives each source's and each class's final count.
+    gives each source's and each class's final count. ``derived`` (name -> ``{parent, n}``)
+    adds the derived sources' copies once the split is made (:func:`derive_tracks`).
     """
     picked, dropped = [], []
     asked: dict[str, int] = {}
@@ -322,6 +372,8 @@ def build_manifest(
     manifest["clip_s"] = float(clip_s)
     manifest["recording"] = manifest.source + ":" + manifest.recording.astype(str)
     manifest["split"] = assign_splits(manifest, split, seed)
+    if derived:
+        manifest = pd.concat([manifest, derive_tracks(manifest, derived, seed)], ignore_index=True)
     manifest = manifest.sort_values(["source", "track"], kind="stable").reset_index(drop=True)
     excluded = pd.concat(dropped, ignore_index=True)
     return manifest[MANIFEST_COLUMNS], excluded

@@ -14,6 +14,11 @@ under its own folder:
   generator) pair, ``{results}/cross/gen_<a>__<b>``, and one per held-out generator,
   ``{results}/cross/loo_<b>`` (trained on every other generator).
 
+Derived sources (a human source's tracks re-generated, :mod:`synthdetect.data.derived`)
+are for the generator study and the cross-source settings that name them: Table 1 trains
+and tests on the other sources only, and a control neither makes their clips nor trains
+on them, so the paper's setup stays what it is when a config adds generators.
+
 The rules files only turn these into paths. Planning is cheap and imports nothing heavy:
 it runs every time Snakemake parses the workflow.
 """
@@ -48,6 +53,8 @@ class Variant:
     test: tuple[str, ...] | None = None
     #: where its feature tables and image caches are (a cross-source setting reuses Table 1's)
     data: str = field(default="")
+    #: the sources whose tracks its per-track stages and feature tables cover; None: all
+    sources: tuple[str, ...] | None = None
     #: the generator study a cross-source setting belongs to: "matrix" or "loo"; None: none
     study: str | None = None
     #: its AI sources on the train and the test side (the generator study's row and column)
@@ -88,7 +95,15 @@ def plan_variants(config: Mapping) -> dict[str, Variant]:
     """
     results = config["results"]
     enabled = tuple(config["models"]["enabled"])
-    variants = {results: Variant(results, "table1", "table1", enabled, data=results)}
+    # imported here: the registry of kinds is light (no network code runs at import)
+    from synthdetect.data.kinds import derived_sources
+
+    derived = set(derived_sources(config["sources"]))
+    # without derived sources these stay None, so the paper's jobs keep their params
+    base = tuple(sorted(set(config["sources"]) - derived)) if derived else None
+    variants = {
+        results: Variant(results, "table1", "table1", enabled, train=base, test=base, data=results)
+    }
 
     def add(v: Variant) -> None:
         variants[v.folder] = v
@@ -104,6 +119,7 @@ def plan_variants(config: Mapping) -> dict[str, Variant]:
                 "codec_match",
                 control_models,
                 control={"type": "codec_match"},
+                sources=base,
                 data=folder,
             )
         )
@@ -116,6 +132,7 @@ def plan_variants(config: Mapping) -> dict[str, Variant]:
                 "lowpass",
                 control_models,
                 control={"type": "lowpass", "hz": controls["lowpass_hz"]},
+                sources=base,
                 data=folder,
             )
         )

@@ -117,7 +117,7 @@ def fakeprint_track(
     write_track_fakeprint(out, source, track, fakeprint(y, sr, **settings), names)
 
 
-def _run(tracks: Iterable, stage: str, work, out_dir: PathLike, log: PathLike | None) -> int:
+def run_tracks(tracks: Iterable, stage: str, work, out_dir: PathLike, log: PathLike | None) -> int:
     """Run ``work`` on each track of a bucket; name the track when one fails, and write
     the bucket job's log (a thread of Snakemake's process: no logging reconfiguration)."""
     tracks = list(tracks)
@@ -177,7 +177,7 @@ def clip_bucket(
         if note:
             notes.append(f"{source}/{track} ({audio}): {note}")
 
-    n = _run(tracks, "clip", one, out, log)
+    n = run_tracks(tracks, "clip", one, out, log)
     if notes and log is not None:
         with open(log, "a") as f:
             f.writelines(f"{line}\n" for line in notes)
@@ -229,7 +229,7 @@ def manipulate_bucket(
                 settings=features["fakeprint"],
             )
 
-    return _run(tracks, "manipulate", one, pngs, log)
+    return run_tracks(tracks, "manipulate", one, pngs, log)
 
 
 def spectrogram_bucket(
@@ -250,7 +250,7 @@ def spectrogram_bucket(
             spectrogram=spectrogram,
         )
 
-    return _run(tracks, "spectrogram", one, out, log)
+    return run_tracks(tracks, "spectrogram", one, out, log)
 
 
 def histogram_bucket(
@@ -273,7 +273,7 @@ def histogram_bucket(
             features=features,
         )
 
-    return _run(tracks, "histograms", one, out, log)
+    return run_tracks(tracks, "histograms", one, out, log)
 
 
 def fakeprint_bucket(
@@ -299,4 +299,4 @@ def fakeprint_bucket(
         )
 
     out.mkdir(parents=True, exist_ok=True)
-    return _run(tracks, "fakeprints", one, out, log)
+    return run_tracks(tracks, "fakeprints", one, out, log)
