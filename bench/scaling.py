@@ -7,7 +7,9 @@ runs the real Snakemake CLI towards ``results/report/table1.csv`` one stage at a
 (asking for that stage's output files, in the DAG's order), so each invocation's wall
 time is one stage's jobs plus Snakemake's start and DAG. A final invocation with nothing
 left to do measures that fixed part, which is subtracted from every stage (and shown on
-its own); the whole run is the stages plus one fixed part, as one invocation takes. The models
+its own); the whole run is the stages plus one fixed part, as one invocation takes.
+CPU seconds (user + system of Snakemake and its jobs) are recorded beside wall time:
+on a shared machine they depend less on the other load. The models
 train with small epochs (config overrides below), ResNet18 from random weights (the
 same cost as ImageNet's, without the download). Each model's own training time comes
 from the workflow's ``benchmark:`` files.
@@ -125,11 +127,11 @@ def project(root: Path, n_tracks: int, smoke: bool, device: str) -> dict:
     return resolved_config(config)
 
 
-def snakemake(root: Path, cores: int, targets: list[str]) -> float:
+def snakemake(root: Path, cores: int, targets: list[str]) -> tuple[float, float]:
+    """Wall and CPU seconds (Snakemake and its jobs) of one invocation."""
     cmd = [str(SNAKEMAKE), *targets, "-s", str(SNAKEFILE), "--directory", str(root)]
     cmd += ["--cores", str(cores), "--configfile", "config.yaml"]
-    wall, _cpu = timed(cmd, root, f"snakemake {' '.join(targets[:3])}")
-    return wall
+    return timed(cmd, root, f"snakemake {' '.join(targets[:3])}")
 
 
 def model_seconds(root: Path) -> dict[str, float]:
@@ -148,19 +150,26 @@ def measure(n_tracks: int, cores: int, smoke: bool, device: str, parent: str | N
         t0 = time.perf_counter()
         config = project(root, n_tracks, smoke, device)
         print(f"# {n_tracks} tracks generated in {time.perf_counter() - t0:.0f} s (untimed)")
-        walls, targets = {}, {"manifest": ["results/manifest.parquet"]}
+        walls, cpus, targets = {}, {}, {"manifest": ["results/manifest.parquet"]}
         for rule in STAGES:
-            walls[rule] = snakemake(root, cores, targets[rule]) if targets[rule] else 0.0
-            print(f"#   {rule:<14s} {walls[rule]:8.1f} s wall", flush=True)
+            walls[rule], cpus[rule] = (
+                snakemake(root, cores, targets[rule]) if targets[rule] else (0.0, 0.0)
+            )
+            print(f"#   {rule:<14s} {walls[rule]:8.1f} s wall {cpus[rule]:8.1f} s CPU", flush=True)
             if rule == "manifest":
                 targets = stage_targets(root, config)
-        fixed = snakemake(root, cores, [TARGET])  # nothing left to do: start-up and DAG only
+        # nothing left to do: start-up and DAG only
+        fixed, fixed_cpu = snakemake(root, cores, [TARGET])
         stages = {rule: max(w - fixed, 0.0) for rule, w in walls.items()}
+        stages_cpu = {rule: max(c - fixed_cpu, 0.0) for rule, c in cpus.items()}
         return {
             "tracks": n_tracks,
             "stages": stages,
             "fixed_per_call": fixed,
             "whole": sum(stages.values()) + fixed,  # as one invocation would take
+            "stages_cpu": stages_cpu,
+            "fixed_cpu_per_call": fixed_cpu,
+            "whole_cpu": sum(stages_cpu.values()) + fixed_cpu,
             "models": model_seconds(root),
             "cores": cores,
             "device": device,
@@ -210,6 +219,17 @@ def report(runs: list[dict], extrapolate: list[int]) -> None:
             )
         print(f"{name:<22s}{row}{tail}")
     print("(extrapolated columns: minutes of wall time at that many tracks)")
+    timed_cpu = [r for r in runs if "whole_cpu" in r]
+    if timed_cpu:
+        print("\nCPU ms per track (Snakemake and its jobs; less sensitive to a shared machine)")
+        for name in (*STAGES, "whole run"):
+            secs = [
+                r["whole_cpu"] if name == "whole run" else r["stages_cpu"][name] for r in timed_cpu
+            ]
+            row = "".join(
+                f"{1000 * c / r['tracks']:10.1f}" for c, r in zip(secs, timed_cpu, strict=True)
+            )
+            print(f"{name:<22s}{row}   ({', '.join(str(r['tracks']) for r in timed_cpu)} tracks)")
     for r in runs:
         models = ", ".join(f"{k} {v:.1f} s" for k, v in r["models"].items())
         print(f"# {r['tracks']} tracks, {r['date']}, load {r['load']}: training {models}")
