@@ -22,7 +22,8 @@ draws ms per track per stage against N.
     python bench/scaling.py [--sizes 200 1000 3000] [--cores 2] [--results F.json] [--plot F.png]
     python bench/scaling.py --smoke          # 20 tracks, 32-pixel spectrograms, 2 models
 
-Last line: ``ms_per_track_<N>=<whole run> ...`` for each size measured in this call.
+Last line: ``ms_per_track_<N>=<whole run> ...`` for each size measured in this call (all
+stored sizes with ``--sizes`` and no number).
 """
 
 from __future__ import annotations
@@ -235,7 +236,7 @@ def report(runs: list[dict], extrapolate: list[int]) -> None:
         print(f"# {r['tracks']} tracks, {r['date']}, load {r['load']}: training {models}")
 
 
-def plot(runs: list[dict], path: Path) -> None:
+def plot(runs: list[dict], path: Path, extrapolate: list[int]) -> None:
     from synthdetect.figures import new_figure, save_figure
 
     runs = sorted(runs, key=lambda r: r["tracks"])
@@ -254,6 +255,13 @@ def plot(runs: list[dict], path: Path) -> None:
         linewidth=2,
         label="whole run",
     )
+    ab = fit(sizes, [r["whole"] for r in runs])
+    if ab is not None:  # the linear fit, as ms per track, out to the extrapolated sizes
+        import numpy as np
+
+        n = np.geomspace(min(sizes), max([*sizes, *extrapolate]), 50)
+        a, b = ab
+        ax.plot(n, 1000 * (a + b * n) / n, "k--", linewidth=1, label="whole run, linear fit")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("tracks")
@@ -267,7 +275,13 @@ def plot(runs: list[dict], path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--sizes", type=int, nargs="+", default=[200, 1000, 3000])
+    ap.add_argument(
+        "--sizes",
+        type=int,
+        nargs="*",
+        default=[200, 1000, 3000],
+        help="tracks per run; none: only report (and plot) what --results holds",
+    )
     ap.add_argument("--cores", type=int, default=2)
     ap.add_argument("--device", default="cpu", help="the config's models.device (cpu, cuda)")
     ap.add_argument("--extrapolate", type=int, nargs="+", default=[6000, 50000])
@@ -296,12 +310,15 @@ def main(argv: list[str] | None = None) -> int:
                 json.dumps(sorted(stored.values(), key=lambda r: r["tracks"]), indent=1)
             )
     runs = list(stored.values())
+    if not runs:
+        raise SystemExit("nothing measured: give --sizes, or --results with measurements")
     report(runs, args.extrapolate)
     if args.plot is not None:
-        plot(runs, args.plot)
+        plot(runs, args.plot, args.extrapolate)
         print(f"# figure: {args.plot}")
+    last = sorted(new or runs, key=lambda r: r["tracks"])
     print(
-        " ".join(f"ms_per_track_{r['tracks']}={1000 * r['whole'] / r['tracks']:.1f}" for r in new)
+        " ".join(f"ms_per_track_{r['tracks']}={1000 * r['whole'] / r['tracks']:.1f}" for r in last)
     )
     return 0
 
