@@ -222,15 +222,25 @@ def report(runs: list[dict], extrapolate: list[int]) -> None:
     print("(extrapolated columns: minutes of wall time at that many tracks)")
     timed_cpu = [r for r in runs if "whole_cpu" in r]
     if timed_cpu:
-        print("\nCPU ms per track (Snakemake and its jobs; less sensitive to a shared machine)")
+        cpu_sizes = [r["tracks"] for r in timed_cpu]
+        print(
+            "\nCPU ms per track (Snakemake and its jobs; less sensitive to a shared machine)"
+            + "".join(f"{n:>10d}" for n in cpu_sizes)
+        )
         for name in (*STAGES, "whole run"):
             secs = [
                 r["whole_cpu"] if name == "whole run" else r["stages_cpu"][name] for r in timed_cpu
             ]
-            row = "".join(
-                f"{1000 * c / r['tracks']:10.1f}" for c, r in zip(secs, timed_cpu, strict=True)
+            row = "".join(f"{1000 * c / n:10.1f}" for c, n in zip(secs, cpu_sizes, strict=True))
+            ab = fit(cpu_sizes, secs)
+            tail = (
+                "   (one size: no fit)"
+                if ab is None
+                else f"   {ab[0]:8.1f} + {ab[1]:7.4f} N "
+                + "".join(f"{(ab[0] + ab[1] * n) / 60:9.1f}m" for n in extrapolate)
             )
-            print(f"{name:<22s}{row}   ({', '.join(str(r['tracks']) for r in timed_cpu)} tracks)")
+            print(f"{name:<22s}{row}{tail}")
+        print("(extrapolated columns: CPU minutes; divide by the cores for the least wall time)")
     for r in runs:
         models = ", ".join(f"{k} {v:.1f} s" for k, v in r["models"].items())
         print(f"# {r['tracks']} tracks, {r['date']}, load {r['load']}: training {models}")
