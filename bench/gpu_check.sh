@@ -65,5 +65,12 @@ case $line in
 cnn_input_efficiency=*" device="*) ;;
 *) fail "bench/train.py's last line is not its CUDA line: $line" ;;
 esac
+eff=${line#cnn_input_efficiency=}
+eff=${eff%% *}
+if awk -v e="$eff" 'BEGIN { exit !(e >= 0.5) }'; then
+    step "goal met: PaperCNN from the real image cache at $eff of its synthetic-input rate (goal >= 0.5)"
+else
+    step "goal MISSED: PaperCNN from the real image cache at $eff of its synthetic-input rate (goal >= 0.5)"
+fi
 step "done"
 echo "$line"

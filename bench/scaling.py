@@ -7,7 +7,9 @@ runs the real Snakemake CLI towards ``results/report/table1.csv`` one stage at a
 (asking for that stage's output files, in the DAG's order), so each invocation's wall
 time is one stage's jobs plus Snakemake's start and DAG. A final invocation with nothing
 left to do measures that fixed part, which is subtracted from every stage (and shown on
-its own); the whole run is the stages plus one fixed part, as one invocation takes. The models
+its own); the whole run is the stages plus one fixed part, as one invocation takes.
+CPU seconds (user + system of Snakemake and its jobs) are recorded beside wall time:
+on a shared machine they depend less on the other load. The models
 train with small epochs (config overrides below), ResNet18 from random weights (the
 same cost as ImageNet's, without the download). Each model's own training time comes
 from the workflow's ``benchmark:`` files.
@@ -20,7 +22,8 @@ draws ms per track per stage against N.
     python bench/scaling.py [--sizes 200 1000 3000] [--cores 2] [--results F.json] [--plot F.png]
     python bench/scaling.py --smoke          # 20 tracks, 32-pixel spectrograms, 2 models
 
-Last line: ``ms_per_track_<N>=<whole run> ...`` for each size measured in this call.
+Last line: ``ms_per_track_<N>=<whole run> ...`` for each size measured in this call (all
+stored sizes with ``--sizes`` and no number).
 """
 
 from __future__ import annotations
@@ -125,11 +128,11 @@ def project(root: Path, n_tracks: int, smoke: bool, device: str) -> dict:
     return resolved_config(config)
 
 
-def snakemake(root: Path, cores: int, targets: list[str]) -> float:
+def snakemake(root: Path, cores: int, targets: list[str]) -> tuple[float, float]:
+    """Wall and CPU seconds (Snakemake and its jobs) of one invocation."""
     cmd = [str(SNAKEMAKE), *targets, "-s", str(SNAKEFILE), "--directory", str(root)]
     cmd += ["--cores", str(cores), "--configfile", "config.yaml"]
-    wall, _cpu = timed(cmd, root, f"snakemake {' '.join(targets[:3])}")
-    return wall
+    return timed(cmd, root, f"snakemake {' '.join(targets[:3])}")
 
 
 def model_seconds(root: Path) -> dict[str, float]:
@@ -148,19 +151,26 @@ def measure(n_tracks: int, cores: int, smoke: bool, device: str, parent: str | N
         t0 = time.perf_counter()
         config = project(root, n_tracks, smoke, device)
         print(f"# {n_tracks} tracks generated in {time.perf_counter() - t0:.0f} s (untimed)")
-        walls, targets = {}, {"manifest": ["results/manifest.parquet"]}
+        walls, cpus, targets = {}, {}, {"manifest": ["results/manifest.parquet"]}
         for rule in STAGES:
-            walls[rule] = snakemake(root, cores, targets[rule]) if targets[rule] else 0.0
-            print(f"#   {rule:<14s} {walls[rule]:8.1f} s wall", flush=True)
+            walls[rule], cpus[rule] = (
+                snakemake(root, cores, targets[rule]) if targets[rule] else (0.0, 0.0)
+            )
+            print(f"#   {rule:<14s} {walls[rule]:8.1f} s wall {cpus[rule]:8.1f} s CPU", flush=True)
             if rule == "manifest":
                 targets = stage_targets(root, config)
-        fixed = snakemake(root, cores, [TARGET])  # nothing left to do: start-up and DAG only
+        # nothing left to do: start-up and DAG only
+        fixed, fixed_cpu = snakemake(root, cores, [TARGET])
         stages = {rule: max(w - fixed, 0.0) for rule, w in walls.items()}
+        stages_cpu = {rule: max(c - fixed_cpu, 0.0) for rule, c in cpus.items()}
         return {
             "tracks": n_tracks,
             "stages": stages,
             "fixed_per_call": fixed,
             "whole": sum(stages.values()) + fixed,  # as one invocation would take
+            "stages_cpu": stages_cpu,
+            "fixed_cpu_per_call": fixed_cpu,
+            "whole_cpu": sum(stages_cpu.values()) + fixed_cpu,
             "models": model_seconds(root),
             "cores": cores,
             "device": device,
@@ -210,12 +220,33 @@ def report(runs: list[dict], extrapolate: list[int]) -> None:
             )
         print(f"{name:<22s}{row}{tail}")
     print("(extrapolated columns: minutes of wall time at that many tracks)")
+    timed_cpu = [r for r in runs if "whole_cpu" in r]
+    if timed_cpu:
+        cpu_sizes = [r["tracks"] for r in timed_cpu]
+        print(
+            "\nCPU ms per track (Snakemake and its jobs; less sensitive to a shared machine)"
+            + "".join(f"{n:>10d}" for n in cpu_sizes)
+        )
+        for name in (*STAGES, "whole run"):
+            secs = [
+                r["whole_cpu"] if name == "whole run" else r["stages_cpu"][name] for r in timed_cpu
+            ]
+            row = "".join(f"{1000 * c / n:10.1f}" for c, n in zip(secs, cpu_sizes, strict=True))
+            ab = fit(cpu_sizes, secs)
+            tail = (
+                "   (one size: no fit)"
+                if ab is None
+                else f"   {ab[0]:8.1f} + {ab[1]:7.4f} N "
+                + "".join(f"{(ab[0] + ab[1] * n) / 60:9.1f}m" for n in extrapolate)
+            )
+            print(f"{name:<22s}{row}{tail}")
+        print("(extrapolated columns: CPU minutes; divide by the cores for the least wall time)")
     for r in runs:
         models = ", ".join(f"{k} {v:.1f} s" for k, v in r["models"].items())
         print(f"# {r['tracks']} tracks, {r['date']}, load {r['load']}: training {models}")
 
 
-def plot(runs: list[dict], path: Path) -> None:
+def plot(runs: list[dict], path: Path, extrapolate: list[int]) -> None:
     from synthdetect.figures import new_figure, save_figure
 
     runs = sorted(runs, key=lambda r: r["tracks"])
@@ -234,6 +265,13 @@ def plot(runs: list[dict], path: Path) -> None:
         linewidth=2,
         label="whole run",
     )
+    ab = fit(sizes, [r["whole"] for r in runs])
+    if ab is not None:  # the linear fit, as ms per track, out to the extrapolated sizes
+        import numpy as np
+
+        n = np.geomspace(min(sizes), max([*sizes, *extrapolate]), 50)
+        a, b = ab
+        ax.plot(n, 1000 * (a + b * n) / n, "k--", linewidth=1, label="whole run, linear fit")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("tracks")
@@ -247,7 +285,13 @@ def plot(runs: list[dict], path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--sizes", type=int, nargs="+", default=[200, 1000, 3000])
+    ap.add_argument(
+        "--sizes",
+        type=int,
+        nargs="*",
+        default=[200, 1000, 3000],
+        help="tracks per run; none: only report (and plot) what --results holds",
+    )
     ap.add_argument("--cores", type=int, default=2)
     ap.add_argument("--device", default="cpu", help="the config's models.device (cpu, cuda)")
     ap.add_argument("--extrapolate", type=int, nargs="+", default=[6000, 50000])
@@ -276,12 +320,15 @@ def main(argv: list[str] | None = None) -> int:
                 json.dumps(sorted(stored.values(), key=lambda r: r["tracks"]), indent=1)
             )
     runs = list(stored.values())
+    if not runs:
+        raise SystemExit("nothing measured: give --sizes, or --results with measurements")
     report(runs, args.extrapolate)
     if args.plot is not None:
-        plot(runs, args.plot)
+        plot(runs, args.plot, args.extrapolate)
         print(f"# figure: {args.plot}")
+    last = sorted(new or runs, key=lambda r: r["tracks"])
     print(
-        " ".join(f"ms_per_track_{r['tracks']}={1000 * r['whole'] / r['tracks']:.1f}" for r in new)
+        " ".join(f"ms_per_track_{r['tracks']}={1000 * r['whole'] / r['tracks']:.1f}" for r in last)
     )
     return 0
 
