@@ -231,6 +231,18 @@ def test_griffinmel_changes_phase_but_keeps_the_mel_envelope(probe):
     assert np.percentile(err, 90) < 5.0
 
 
+def test_griffinmel_pinv_inverse_keeps_the_mel_envelope_too(probe):
+    out = griffinmel(probe, SR, seed=0, inverse="pinv")
+    ref = librosa.feature.melspectrogram(y=probe, sr=SR)
+    floor = ref.max() * 1e-6
+    err = np.abs(
+        10 * np.log10(np.maximum(librosa.feature.melspectrogram(y=out, sr=SR), floor))
+        - 10 * np.log10(np.maximum(ref, floor))
+    )
+    assert np.mean(err) < 3.0, np.mean(err)
+    assert np.abs(out - griffinmel(probe, SR, seed=0)).max() > 1e-3  # another inverse
+
+
 def test_griffinmel_is_seeded(probe):
     y = probe[: SR // 2]
     a = griffinmel(y, SR, seed=3, n_iter=4)
@@ -258,6 +270,7 @@ def test_griffinmel_settings_fill_defaults():
             r"n_mels must be <= n_fft // 2 \+ 1 \(129\)",
         ),
         ({"nmels": 64, "iters": 2}, r"unknown setting\(s\) iters, nmels"),
+        ({"inverse": "lsqr"}, "inverse must be one of nnls, pinv, got 'lsqr'"),
     ],
 )
 def test_griffinmel_settings_errors_name_the_key(settings, message):
