@@ -40,3 +40,30 @@ def test_worst_recordings_are_sorted_by_their_highest_window():
     worst = worst_recordings({"m": scores}, k=3)
     assert len(worst) == 3 and worst.max_p_ai.is_monotonic_decreasing
     assert worst.max_p_ai.iloc[0] == scores.p_ai.max()
+
+
+def test_robustness_rows_count_human_false_positives_at_each_point():
+    """The human side of a manipulated test split, at the thresholds fitted on the original
+    validation clips (calibrated P(AI)); points the validation split could not fit are named."""
+    import numpy as np
+
+    from synthdetect.evaluation.robustness import human_fprs
+
+    calibration = {
+        "logit_clip_eps": 1e-6,
+        "temperature": 2.0,
+        "threshold": 0.5,
+        "operating_points": {
+            "points": {
+                "balanced": {"threshold": 0.5, "estimable": True},
+                "fpr_0.01": {"threshold": 0.8, "estimable": False},
+            }
+        },
+    }
+    # calibrated P(AI) = sigmoid(logit(p) / 2): raw 0.9 -> 0.75, 0.99 -> 0.909, 0.6 -> 0.55
+    p_ai = np.array([0.9, 0.99, 0.6, 0.1, 0.99])
+    y = np.array([0, 0, 0, 0, 1])
+    out = human_fprs(p_ai, y, calibration)
+    assert out["n_human"] == 4
+    assert out["fpr_at_balanced"] == 0.75 and out["fpr_at_fpr_0.01"] == 0.25
+    assert out["not_estimable"] == "fpr_0.01"

@@ -25,6 +25,7 @@ from synthdetect.evaluation.robustness import (
     sources_line,
 )
 from synthdetect.evaluation.tables import METRICS, load_metrics, table1, to_markdown
+from synthdetect.models import registry
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,12 @@ def write_robustness_report(score_paths: Sequence[PathLike], csv, md, heatmap) -
                 f"Robustness: false-positive rate of the {n_human} human test tracks at the "
                 f"operating point {point} (threshold fitted on the original validation clips)"
             )
+            unfit = _not_estimable(scores, point)
+            if unfit:
+                caption += (
+                    f". Too few human validation clips to fit this rate for {', '.join(unfit)}: "
+                    "their threshold is a fallback, not the rate's"
+                )
             f.write(flat_markdown(robustness_table(scores, column), caption=caption) + "\n")
     accuracy = robustness_table(scores, "accuracy")
     plot_heatmap(
@@ -77,6 +84,14 @@ def write_robustness_report(score_paths: Sequence[PathLike], csv, md, heatmap) -
     )
     log.info("accuracy\n%s", accuracy.round(3).to_string())
     return scores
+
+
+def _not_estimable(scores: pd.DataFrame, point: str) -> list[str]:
+    """The models whose operating point ``point`` could not be fitted (robustness rows)."""
+    if "not_estimable" not in scores:
+        return []
+    flagged = scores[scores.not_estimable.fillna("").str.split().map(lambda ps: point in ps)]
+    return sorted(set(flagged.model), key=registry.paper_rank)
 
 
 def write_controls_report(

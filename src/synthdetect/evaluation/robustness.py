@@ -106,8 +106,9 @@ def score_manipulations(
 
 def human_fprs(p_ai: np.ndarray, y: np.ndarray, calibration: Mapping) -> dict[str, float | int]:
     """The human clips' FPR at each operating point of ``calibration`` (and the balanced
-    threshold): ``{"n_human": n, "fpr_at_<point>": rate}``; NaN where a point has no
-    threshold."""
+    threshold): ``{"n_human": n, "fpr_at_<point>": rate, "not_estimable": "<points>"}``;
+    NaN where a point has no threshold; ``not_estimable`` names the points whose rate the
+    validation split was too small to fit (their threshold is a fallback)."""
     from synthdetect.evaluation.calibration import logits_from_proba, sigmoid
 
     z = logits_from_proba(np.asarray(p_ai), calibration["logit_clip_eps"])
@@ -116,12 +117,14 @@ def human_fprs(p_ai: np.ndarray, y: np.ndarray, calibration: Mapping) -> dict[st
     points = (calibration.get("operating_points") or {}).get("points") or {
         "balanced": {"threshold": calibration["threshold"]}
     }
-    out: dict[str, float | int] = {"n_human": int(len(human))}
+    out: dict[str, float | int | str] = {"n_human": int(len(human))}
     for point, spec in points.items():
         thr = spec.get("threshold")
         out[f"fpr_at_{point}"] = (
             float(np.mean(human >= thr)) if thr is not None and len(human) else float("nan")
         )
+    # points whose rate the validation split was too small to fit (operating_points)
+    out["not_estimable"] = " ".join(p for p, spec in points.items() if not spec.get("estimable", 1))
     return out
 
 
