@@ -77,3 +77,16 @@ def test_bad_manipulation_names_entry_and_key():
     cfg = config(robustness={"enabled": True, "manipulations": {"bad": {"kind": "noise"}}})
     with pytest.raises(ValueError, match="bad"):
         plan_variants(cfg)
+
+
+def test_the_built_in_suite_gets_a_neural_round_trip_per_trained_autoencoder():
+    derived = {"kind": "derived", "label": "ai", "parent": "human", "generator": "autoencoder"}
+    gl = {"kind": "derived", "label": "ai", "parent": "human", "generator": "griffinmel"}
+    cfg = config(robustness={"enabled": True})
+    cfg["sources"] |= {"ae": derived, "gl": gl}
+    variants = plan_variants(cfg)
+    neural = [v for v in variants.values() if (v.manipulation or {}).get("kind") == "neural"]
+    assert [(v.name, v.manipulation["source"]) for v in neural] == [("neural_ae", "ae")]
+    cfg["robustness"]["manipulations"] = {"rt": {"kind": "neural", "source": "gl"}}
+    with pytest.raises(ValueError, match=r"robustness.manipulations.rt.source: 'gl' is not"):
+        plan_variants(cfg)

@@ -47,6 +47,33 @@ def test_manipulation_noise_is_seeded_per_track():
     assert np.array_equal(a, noise("s", "t1", y, SR)) and not np.array_equal(a, b)
 
 
+def test_neural_round_trip_runs_the_trained_autoencoder_at_the_clip_level(tmp_path):
+    from synthdetect.corpora import autoencoder as ae
+
+    y = music_like(3, 2.0, label="human")
+    net, _ = ae.train_autoencoder(
+        [y],
+        {"channels": 8, "strides": [4, 4]},
+        seed=0,
+        max_steps=2,
+        max_seconds=60,
+        batch_size=2,
+        segment_samples=2048,
+    )
+    ae.save_autoencoder(net, None, tmp_path / "ae.pt")
+    spec = {"kind": "neural", "source": "ae_src"}
+    with pytest.raises(ValueError, match="no trained autoencoder given"):
+        manipulation_transform("neural_ae_src", spec, seed=0)
+    neural = manipulation_transform("neural_ae_src", spec, seed=0, autoencoder=tmp_path / "ae.pt")
+    out = neural("s", "t1", y, SR)
+    rms = lambda x: float(np.sqrt(np.mean(np.square(x, dtype=np.float64))))  # noqa: E731
+    assert out.shape == y.shape and not np.allclose(out, y, atol=1e-3)
+    # at the clip's level, unless that would put a peak over the ceiling
+    capped = np.abs(out).max() == pytest.approx(0.98, abs=1e-4)
+    assert rms(out) == pytest.approx(rms(y), rel=1e-3) or (capped and rms(out) < rms(y))
+    assert np.array_equal(out, neural("s", "t2", y, SR))  # no randomness: the weights decide
+
+
 def _split_data():
     rows = {
         split: pd.DataFrame(

@@ -13,7 +13,7 @@ from synthdetect.data.sourcekind import WorkflowPaths
 from synthdetect.pipeline.buckets import bucket_of
 from synthdetect.models import registry
 from synthdetect.pipeline.fingerprint import code_fingerprint
-from synthdetect.pipeline.plan import TYPES, plan_variants
+from synthdetect.pipeline.plan import TYPES, autoencoder_sources, plan_variants
 
 validate(config, "../schemas/config.schema.yaml", set_default=True)
 
@@ -287,3 +287,11 @@ def autoencoder_input(wildcards):
         for source, spec in derived_generators(wildcards).items()
         if spec["generator"] == "autoencoder"
     ]
+
+
+def neural_input(wildcards):
+    """The trained autoencoder a ``neural`` robustness manipulation runs the clips through."""
+    spec = variant(wildcards).manipulation or {}
+    if spec.get("kind") != "neural":
+        return []
+    return [f"{RESULTS}/generators/{spec['source']}.pt"]

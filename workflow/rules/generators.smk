@@ -3,9 +3,7 @@ once per derived source, on its parent's train split, and the clips of a derived
 own buckets (`derive`, in place of `clip`): the parent's windows re-generated. Griffin-Lim
 needs no training; its settings are params of the source's `derive` jobs."""
 
-AUTOENCODER_SOURCES = [
-    s for s in DERIVED if config["sources"][s]["generator"] == "autoencoder"
-]
+AUTOENCODER_SOURCES = autoencoder_sources(config)
 
 
 rule train_autoencoder:

@@ -200,7 +200,8 @@ rule control_clip:
 
 rule manipulate:
     input:
-        bucket_folder(f"{RESULTS}/clips/{{bucket}}"),
+        clips=bucket_folder(f"{RESULTS}/clips/{{bucket}}"),
+        autoencoder=neural_input,
     output:
         spectrograms=directory("{variant}/spectrograms/{bucket}"),
         histograms=directory("{variant}/histograms/{bucket}"),
@@ -234,5 +235,10 @@ rule manipulate:
         from synthdetect.pipeline.variants import manipulation_bucket
 
         manipulation_bucket(
-            params.tracks, input[0], *output, log=log[0], **params.settings
+            params.tracks,
+            input.clips,
+            *output,
+            autoencoder=input.autoencoder[0] if input.autoencoder else None,
+            log=log[0],
+            **params.settings,
         )

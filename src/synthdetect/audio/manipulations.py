@@ -26,13 +26,14 @@ speech     snr_db                  speech over the music at an SNR to the music:
                                    repeated with pauses over the clip
 excerpt    seconds                 only the clip's first ``seconds``, zero-padded to the
                                    clip's length: a short file as ``predict`` scores it
+neural     source                  through the autoencoder trained for derived ``source``
 =========  ======================  =====================================================
 
-Not here yet: a **neural round trip** of human audio (through the workflow's own
-autoencoder, :mod:`synthdetect.corpora.autoencoder`), the known trap where human music that
-passed a neural codec is flagged as AI. It needs weights trained in a rule of their own on
-the train split (the derived source kind trains them); once that rule exists it belongs here
-as a kind whose parameters name the trained autoencoder, applied like any other.
+``neural`` (parameter ``source``, a derived source whose generator is an autoencoder) is the
+**neural round trip**: the clip through the autoencoder the workflow trained for that source,
+the known trap where human music that passed a neural codec is flagged as AI. Only its name
+and parameters are checked here; it needs the trained weights, so
+:func:`synthdetect.pipeline.variants.manipulation_transform` applies it.
 
 AAC is missing on purpose: libsndfile has no AAC encoder. Names of manipulations are file-path
 components and Snakemake wildcard values, so they match :data:`NAME_PATTERN`; the default
@@ -95,7 +96,10 @@ KINDS: dict[str, dict[str, float | None]] = {
     "master": {"threshold_db": -18.0, "ratio": 4.0, "ceiling_db": -1.0, "lufs": -14.0},
     "speech": {"snr_db": None},
     "excerpt": {"seconds": None},
+    "neural": {"source": None},
 }
+#: parameters that name something rather than measure it
+_NAMES = {"source"}
 
 # parameter -> (lowest, highest) accepted value, inclusive
 _RANGES = {
@@ -181,6 +185,11 @@ class Manipulation:
             raise ValueError(f"{self.name}: audio is not finite everywhere")
         if x.size == 0:
             return x.copy()
+        if self.kind not in _APPLY:  # neural: needs its trained weights
+            raise ValueError(
+                f"{self.name}: a {self.kind} manipulation needs its trained weights; "
+                "apply it with synthdetect.pipeline.variants.manipulation_transform"
+            )
         out = np.asarray(_APPLY[self.kind](x, int(sr), seed, **self.params), dtype=np.float32)
         if out.shape != x.shape:  # a bug, not an input problem
             raise AssertionError(f"{self.name}: {out.shape} samples out, {x.shape} in")
@@ -223,6 +232,11 @@ def parse_manipulation(
             params[key] = default
             continue
         value = spec[key]
+        if key in _NAMES:
+            if not isinstance(value, str) or not value:
+                raise ValueError(f"{at}: {key} must name a config source, got {value!r}")
+            params[key] = value
+            continue
         lo, hi = _RANGES[key]
         if isinstance(value, bool) or not isinstance(value, int | float) or not lo <= value <= hi:
             raise ValueError(f"{at}: {key} must be a number from {lo:g} to {hi:g}, got {value!r}")

@@ -22,7 +22,7 @@ from synthdetect.audio.io import fix_length, read_window, write_clip
 from synthdetect.pipeline.stages import CLIP_SUFFIX, PathLike, run_tracks
 from synthdetect.seeds import track_rng
 
-__all__ = ["PEAK_CEILING", "derive_bucket", "derive_track", "generator_for"]
+__all__ = ["PEAK_CEILING", "at_level_of", "derive_bucket", "derive_track", "generator_for"]
 
 #: A derived clip's peaks stay below full scale after level matching (as the demo corpus's)
 PEAK_CEILING = 0.98
@@ -48,18 +48,24 @@ def derive_track(
     """
     n = int(round(seconds * sample_rate))
     y = fix_length(read_window(audio, offset_s, seconds, samplerate=sample_rate), n)
-    g = fix_length(np.asarray(generator(y, sample_rate), dtype=np.float32), n)
-    target = float(np.sqrt(np.mean(np.square(y, dtype=np.float64))))
-    level = float(np.sqrt(np.mean(np.square(g, dtype=np.float64))))
-    gain = target / level if level > 0 else 0.0
-    peak = float(np.max(np.abs(g))) * gain
-    if peak > PEAK_CEILING:
-        gain *= PEAK_CEILING / peak
-    g = g * np.float32(gain)
+    g = at_level_of(y, generator(y, sample_rate))
     kbps = estimate_bitrate_kbps(audio)
     if kbps is not None:
         g = mp3_roundtrip(g, sample_rate, mp3_kbps_for_rate(kbps, sample_rate))
     write_clip(clip, fix_length(g, n), sample_rate)
+
+
+def at_level_of(y: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """``g`` (a re-generation of ``y``) at ``y``'s length and RMS level, its peaks kept
+    under :data:`PEAK_CEILING`: so that loudness does not tell the two apart."""
+    g = fix_length(np.asarray(g, dtype=np.float32), len(y))
+    target = float(np.sqrt(np.mean(np.square(y, dtype=np.float64))))
+    level = float(np.sqrt(np.mean(np.square(g, dtype=np.float64))))
+    gain = target / level if level > 0 else 0.0
+    peak = float(np.max(np.abs(g), initial=0.0)) * gain
+    if peak > PEAK_CEILING:
+        gain *= PEAK_CEILING / peak
+    return g * np.float32(gain)
 
 
 def generator_for(

@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-__all__ = ["TYPES", "Variant", "plan_variants"]
+__all__ = ["TYPES", "Variant", "autoencoder_sources", "plan_variants"]
 
 #: The variant types, in the order their folders are planned.
 TYPES = ("table1", "control", "robustness", "cross")
@@ -142,8 +142,16 @@ def plan_variants(config: Mapping) -> dict[str, Variant]:
         # imported only here: the catalogue pulls in scipy.signal and the codecs
         from synthdetect.audio.manipulations import DEFAULT_MANIPULATIONS, parse_manipulations
 
-        specs = robustness["manipulations"] or DEFAULT_MANIPULATIONS
-        parse_manipulations(specs)  # a bad entry fails here, naming the entry and key
+        specs = robustness["manipulations"] or DEFAULT_MANIPULATIONS | {
+            f"neural_{s}": {"kind": "neural", "source": s} for s in autoencoder_sources(config)
+        }
+        for name, m in parse_manipulations(specs).items():  # a bad entry fails here
+            if m.kind == "neural" and m.params["source"] not in autoencoder_sources(config):
+                raise ValueError(
+                    f"config robustness.manipulations.{name}.source: "
+                    f"{m.params['source']!r} is not a derived source with generator: "
+                    "autoencoder; name one (its trained autoencoder is the round trip)"
+                )
         models = tuple(robustness["models"] or enabled)
         for name, spec in specs.items():
             folder = f"{results}/robustness/{name}"
@@ -184,6 +192,15 @@ def plan_variants(config: Mapping) -> dict[str, Variant]:
             raise ValueError(f"config cross_source: the name {v.name!r} is the generator study's")
         add(v)
     return variants
+
+
+def autoencoder_sources(config: Mapping) -> list[str]:
+    """The derived sources whose generator is an autoencoder the workflow trains."""
+    return [
+        name
+        for name, spec in config["sources"].items()
+        if spec.get("kind") == "derived" and spec.get("generator") == "autoencoder"
+    ]
 
 
 def _generator_study(config: Mapping, enabled: tuple[str, ...]) -> list[Variant]:

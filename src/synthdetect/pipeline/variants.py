@@ -66,9 +66,19 @@ def control_transform(
     raise ValueError(f"controls: unknown control kind {kind!r} (codec_match or lowpass)")
 
 
-def manipulation_transform(name: str, spec: Mapping, *, seed: int) -> Transform:
-    """The transform of the robustness manipulation ``name`` (seeded per track)."""
+def manipulation_transform(name: str, spec: Mapping, *, seed: int, autoencoder=None) -> Transform:
+    """The transform of the robustness manipulation ``name`` (seeded per track). A
+    ``neural`` one runs the clip through the trained ``autoencoder`` file at the clip's
+    level, as a derived source's clips are made (:mod:`synthdetect.pipeline.derive`)."""
     manipulation = parse_manipulation(name, spec)
+    if manipulation.kind == "neural":
+        from synthdetect.corpora.autoencoder import load_autoencoder, reconstruct
+        from synthdetect.pipeline.derive import at_level_of
+
+        if autoencoder is None:
+            raise ValueError(f"robustness manipulation {name!r}: no trained autoencoder given")
+        net = load_autoencoder(autoencoder)
+        return lambda source, track, y, sr: at_level_of(y, reconstruct(net, y, threads=1))
 
     def apply(source: str, track: str, y: np.ndarray, sr: int) -> np.ndarray:
         return manipulation.apply(y, sr, seed=track_seed(seed, source, track, name))
@@ -112,18 +122,20 @@ def manipulation_bucket(
     seed: int,
     spectrogram: Mapping,
     features: Mapping,
+    autoencoder=None,
     log=None,
 ) -> int:
     """A robustness manipulation of one bucket's test clips, to spectrograms and
     histograms, and fakeprints where ``features`` has them
-    (:func:`synthdetect.pipeline.stages.manipulate_bucket`)."""
+    (:func:`synthdetect.pipeline.stages.manipulate_bucket`); ``autoencoder``: the trained
+    weights a ``neural`` manipulation runs."""
     return manipulate_bucket(
         tracks,
         clip_dir,
         png_dir,
         hist_dir,
         fakeprint_dir,
-        transform=manipulation_transform(name, spec, seed=seed),
+        transform=manipulation_transform(name, spec, seed=seed, autoencoder=autoencoder),
         spectrogram=spectrogram,
         features=features,
         log=log,
