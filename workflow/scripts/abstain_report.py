@@ -2,7 +2,7 @@
 
 from synthdetect.evaluation.reports import write_abstain_report
 from synthdetect.logs import setup_logging
-from synthdetect.serving.abstain import UNUSUAL
+from synthdetect.serving.unusual import UNUSUAL
 
 setup_logging(snakemake.log[0])
 inp, p, out = snakemake.input, snakemake.params, snakemake.output

@@ -3,7 +3,7 @@
 import logging
 
 from synthdetect.logs import setup_logging
-from synthdetect.serving.abstain import test_clips, write_unusual_inputs
+from synthdetect.serving.unusual import test_clips, write_unusual_inputs
 
 setup_logging(snakemake.log[0])
 p = snakemake.params
