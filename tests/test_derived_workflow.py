@@ -22,6 +22,7 @@ TARGETS = (
     "results/predictions/rf_deriv.parquet",
     "results/robustness_scores/rf_deriv.parquet",
     "results/cross/gen_gm__ae/predictions/rf_deriv.parquet",
+    "results/bundles/rf_deriv",
 )
 AUTOENCODER = {"decoder": "transposed", "strides": [4, 4], "channels": 4, "max_steps": 3}
 
@@ -38,7 +39,10 @@ def run(tmp_path_factory):
         generators={"human": ["human"], "ai": ["gm", "ae"]},
         robustness={
             "enabled": True,
-            "manipulations": {"noise_30db": {"kind": "noise", "snr_db": 30}},
+            "manipulations": {
+                "noise_30db": {"kind": "noise", "snr_db": 30},
+                "neural_ae": {"kind": "neural", "source": "ae"},
+            },
             "models": ["rf_deriv"],
         },
     )
@@ -114,6 +118,11 @@ def test_table1_leaves_derived_sources_out_and_the_study_uses_them(run):
     # the robustness suite scores Table 1's models on Table 1's test tracks
     robust = pd.read_parquet(res / "robustness_scores/rf_deriv.parquet")
     assert (robust.n_test == (predictions.split == "test").sum()).all()
+    # the neural round trip ran the test clips through the trained autoencoder
+    assert list(robust.manipulation) == ["original", "noise_30db", "neural_ae"]
+    # the bundle's model card names what Table 1 trained on, not the derived sources
+    corpus = json.loads((res / "bundles/rf_deriv/bundle.json").read_text())["training"]["corpus"]
+    assert set(corpus) == {"human", "ai"}
 
 
 def test_autoencoder_setting_reruns_its_source_only(run):
@@ -132,6 +141,8 @@ def test_autoencoder_setting_reruns_its_source_only(run):
     for rule in ("derive", "spectrogram", "histograms"):
         assert counts[rule] == len(ae_buckets), rule
     assert "manifest" not in counts and "candidates" not in counts
-    # the shared feature table is rebuilt (and the manipulation's, where it holds a test
-    # track of the source), so the models reading it retrain (Table 1 on the same rows)
-    assert counts["features"] == 1 + ("manipulate" in counts)
+    # the shared feature table is rebuilt (and noise_30db's, where it holds a test track
+    # of the source), so the models reading it retrain (Table 1 on the same rows); the
+    # neural round trip through the changed autoencoder reruns whole
+    ae_test = ((manifest.source == "ae") & (manifest.split == "test")).any()
+    assert counts["features"] == 1 + 1 + ae_test

@@ -131,9 +131,13 @@ rule bundle:
             "spectrogram": config["spectrogram"],
             "features": config["features"],
         },
+        # the sources Table 1's models learned from (no derived source)
         sources={
-            name: {"kind": spec["kind"], "label": spec["label"]}
-            for name, spec in config["sources"].items()
+            name: {
+                "kind": config["sources"][name]["kind"],
+                "label": config["sources"][name]["label"],
+            }
+            for name in VARIANTS[RESULTS].train
         },
         band=config["abstain"]["band"],
         code=code("bundle.py"),
