@@ -67,3 +67,23 @@ def test_robustness_rows_count_human_false_positives_at_each_point():
     assert out["n_human"] == 4
     assert out["fpr_at_balanced"] == 0.75 and out["fpr_at_fpr_0.01"] == 0.25
     assert out["not_estimable"] == "fpr_0.01"
+
+
+def test_report_marks_points_the_validation_split_could_not_fit(tmp_path):
+    import json
+
+    from synthdetect.evaluation.reports import write_false_positive_report
+
+    _scores().to_parquet(tmp_path / "m.parquet")
+    points = {
+        "balanced": {"threshold": 0.5, "estimable": True},
+        "fpr_0.01": {"threshold": 0.9, "estimable": False},
+    }
+    (tmp_path / "m.json").write_text(json.dumps({"operating_points": {"points": points}}))
+    md = tmp_path / "fp.md"
+    table = write_false_positive_report(
+        ["m"], [tmp_path / "m.parquet"], [tmp_path / "m.json"], tmp_path / "fp.csv", md, seed=0
+    )
+    assert list(table.estimable) == [True, False]
+    rows = [ln for ln in md.read_text().splitlines() if ln.startswith("| c | m |")]
+    assert [r.split(" | ")[2] for r in rows] == ["balanced", "fpr_0.01 †"]

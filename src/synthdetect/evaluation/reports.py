@@ -216,18 +216,26 @@ def write_false_positive_report(
     each model finds most AI-like (the human-only benchmark)."""
     from synthdetect.evaluation.false_positives import false_positive_table, worst_recordings
 
-    scores, thresholds = {}, {}
+    scores, thresholds, estimable = {}, {}, {}
     for model, spath, cpath in zip(models, score_paths, calibration_paths, strict=True):
         scores[model] = pd.read_parquet(spath)
         with open(cpath) as f:
             cal = json.load(f)
         ops = cal.get("operating_points") or {"points": {"balanced": cal}}
         thresholds[model] = {name: p["threshold"] for name, p in ops["points"].items()}
+        for name, p in ops["points"].items():
+            estimable[model, name] = bool(p.get("estimable", True))
     table = false_positive_table(scores, thresholds, seed=seed, resamples=resamples, level=level)
+    if len(table):
+        table["estimable"] = [
+            estimable[m, p] for m, p in zip(table.model, table.point, strict=True)
+        ]
     table.to_csv(csv, index=False, float_format="%.6g")
     lines = [
         "False positives on human music no model trained on: the share of 30 s windows "
-        f"called AI, with {level:.0%} bootstrap intervals over recordings.",
+        f"called AI, with {level:.0%} bootstrap intervals over recordings. A point marked "
+        "† could not be fitted at its rate: the validation split has too few human clips "
+        "(`report/operating_points.md`), so its threshold is the strictest the split allows.",
         "",
         "| collection | model | point | windows (recordings) | FPR [interval] |",
         "| --- | --- | --- | ---: | --- |",
@@ -238,8 +246,9 @@ def write_false_positive_report(
             if r.threshold is None or pd.isna(r.threshold)
             else f"{r.estimate:.3f} [{r.low:.3f}, {r.high:.3f}]"
         )
+        point = r.point if r.estimable else f"{r.point} †"
         lines.append(
-            f"| {r.collection} | {r.model} | {r.point} | {r.windows} ({r.recordings}) | {rate} |"
+            f"| {r.collection} | {r.model} | {point} | {r.windows} ({r.recordings}) | {rate} |"
         )
     worst = worst_recordings(scores)
     lines += ["", "Most AI-like recordings per model (highest window P(AI)):", ""]
