@@ -42,11 +42,8 @@ suite spells signs ``p`` (plus) and ``m`` (minus): ``pitch_m2``, ``tilt_p3db``.
 Outputs are clipped to [-1, 1] only when a manipulation pushed a sample past it (loud noise,
 an EQ boost, codec overshoot); otherwise the samples are returned untouched.
 
-Measured cost on a 30 s 22.05 kHz clip (one shared core, warm process): mp3 ~220 ms (LAME
-encodes at ~140x real time; not tunable through libsndfile), opus ~500 ms (libopus at its
-default complexity, plus two soxr resamples), pitch ~90-110 ms, stretch ~80-110 ms, tilt
-~17 ms, lowpass ~11 ms, noise ~7 ms. A cold process adds ~1 s of imports (~2.5 s with
-librosa, for pitch and stretch): apply many tracks per process.
+The codecs and librosa's pitch and stretch dominate the cost, and a cold process pays
+their imports: apply many tracks per process (costs per kind: bench/README.md).
 """
 
 from __future__ import annotations

@@ -14,14 +14,15 @@ Speed (the per-track stage runs thousands of times; see ``bench/preprocess.py``)
   librosa: the same zero-padded frames and Hann window (:func:`hann_window`, scipy's
   formula), the FFT on cache-sized blocks of contiguous frames instead of strided
   columns, and the dB steps in place; a process that makes spectrograms no longer
-  imports librosa (~3 s, ~200 MB). Float64 audio gives librosa's values bit for bit;
-  float32 audio (the clips) is transformed in float32, ~1.7x faster, within float32
-  rounding of librosa (:func:`stft_magnitude`).
+  imports librosa. Float64 audio gives librosa's values bit for bit; float32 audio
+  (the clips) is transformed in float32, faster and within float32 rounding of librosa
+  (:func:`stft_magnitude`).
 * :func:`render_index` scales the (time, frequency) array where it lies and lets PIL
   rotate it instead of copying a flipped, transposed float array twice.
 * PNGs are written as 8-bit palette images (:func:`save_palette_png`): the color
   indices plus the color table. They decode to exactly the RGB pixels of
-  :func:`spectrogram_image`, are ~2.4x smaller and ~7x faster to write than RGB PNGs.
+  :func:`spectrogram_image`, and are smaller and faster to write than RGB PNGs
+  (bench/README.md has the figures).
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ _FFT_BLOCK = 64
 def hann_window(n: int) -> np.ndarray:
     """The periodic Hann window, float64: ``scipy.signal.get_window("hann", n)`` bit for bit.
 
-    (scipy's ``general_cosine`` formula; importing scipy.signal costs ~2 s and ~100 MB.)
+    (scipy's ``general_cosine`` formula, without importing scipy.signal.)
     """
     if n <= 1:
         w = np.ones(n, dtype=np.float64)
@@ -65,8 +66,8 @@ def stft_magnitude(y: np.ndarray, *, n_fft: int = 2048, hop_length: int = 512) -
     librosa's defaults: periodic Hann window of ``n_fft``, centred frames (``n_fft // 2``
     zeros padded on both sides). Float64 input gives librosa's values bit for bit. Float32
     input (every clip) is transformed in float32 (scipy.fft), where librosa computes in
-    float64 and stores complex64: ~1.7x faster, values within float32 rounding of
-    librosa's (on the demo, 0-2 of an image's 50,176 pixels land one color level over).
+    float64 and stores complex64: faster, values within float32 rounding of librosa's
+    (bench/README.md says how many pixels of a demo image move).
     """
     y = np.asarray(y)
     if not np.issubdtype(y.dtype, np.floating) or y.ndim != 1:
