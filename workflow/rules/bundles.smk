@@ -137,7 +137,7 @@ rule bundle:
                 "kind": config["sources"][name]["kind"],
                 "label": config["sources"][name]["label"],
             }
-            for name in VARIANTS[RESULTS].train
+            for name in VARIANTS[RESULTS].train or config["sources"]
         },
         band=config["abstain"]["band"],
         code=code("bundle.py"),

@@ -163,6 +163,7 @@ def plan_variants(config: Mapping) -> dict[str, Variant]:
                     models,
                     split="test",
                     manipulation=dict(spec),
+                    sources=base,  # Table 1's models score Table 1's test tracks only
                     data=folder,
                 )
             )
