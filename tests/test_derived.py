@@ -14,10 +14,10 @@ from test_plan import config as plan_config
 
 from synthdetect.audio.codec import estimate_bitrate_kbps, write_mp3
 from synthdetect.audio.io import read_clip
-from synthdetect.data.derived import generator_settings
 from synthdetect.data.kinds import check_sources, derived_sources
 from synthdetect.pipeline.buckets import bucket_of
 from synthdetect.pipeline.derive import derive_track, generator_for
+from synthdetect.pipeline.generators import generator_settings
 from synthdetect.pipeline.manifest import build_manifest
 from synthdetect.pipeline.plan import plan_variants
 
@@ -57,8 +57,11 @@ def sources(**changes):
     ],
 )
 def test_startup_checks_name_the_key(changes, key, words):
-    with pytest.raises(ValueError, match=key) as err:
-        check_sources(sources(**changes))
+    config = sources(**changes)
+    with pytest.raises(ValueError, match=key) as err:  # as the workflow starts up
+        check_sources(config)
+        for name in derived_sources(config):
+            generator_settings(name, config[name])
     assert words in str(err.value)
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 from snakemake.utils import validate
 
-from synthdetect.data.derived import generator_settings
+from synthdetect.pipeline.generators import generator_settings
 from synthdetect.data.kinds import KINDS, check_sources, derived_sources, kind_of
 from synthdetect.data.sourcekind import WorkflowPaths
 from synthdetect.pipeline.buckets import bucket_of

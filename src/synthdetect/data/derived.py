@@ -10,62 +10,19 @@ the key of the same name). It has no candidates of its own, so nothing is probed
 downloaded for it.
 
 The checks here run at startup, before any job: the parent exists, is human and is not
-itself derived, the generator is known and its settings pass the generator module's own
-``check_settings`` (imported lazily: parsing the workflow must not import torch).
+itself derived, and the generator is known. Its settings are the generators' own
+(:func:`synthdetect.pipeline.generators.generator_settings` checks them, at startup
+too): this layer knows the generators' names, not their code.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 from synthdetect.data.sourcekind import SourceKind
 
-__all__ = ["AUTOENCODER_TRAINING", "GENERATORS", "DerivedKind", "generator_settings"]
+__all__ = ["GENERATORS", "DerivedKind"]
 
 #: The generators a derived source may name.
 GENERATORS = ("griffinmel", "autoencoder")
-#: The autoencoder's training settings (the rest of its block is the architecture) and
-#: their defaults: steps bound the training, ``max_seconds`` is only a safety cap.
-AUTOENCODER_TRAINING: dict[str, Any] = {
-    "max_steps": 300,
-    "max_seconds": 150.0,
-    "batch_size": 8,
-    "segment_samples": 8192,
-    "lr": 1e-3,
-}
-
-
-def generator_settings(name: str, spec: Mapping) -> dict[str, Any]:
-    """The checked settings of derived source ``name``'s generator, defaults filled in:
-    griffinmel's, or the autoencoder's architecture plus its training settings. A bad
-    setting is a ``ValueError`` naming ``sources.<name>.<generator>`` and the fix."""
-    generator = spec.get("generator")
-    if generator not in GENERATORS:
-        raise ValueError(
-            f"config sources.{name}.generator: {generator!r} is not a generator; "
-            f"use one of {', '.join(GENERATORS)}"
-        )
-    settings = dict(spec.get(generator) or {})
-    key = f"sources.{name}.{generator}"
-    try:
-        if generator == "griffinmel":
-            from synthdetect.corpora.griffinmel import check_settings
-
-            return check_settings(settings)
-        training = {k: settings.pop(k, v) for k, v in AUTOENCODER_TRAINING.items()}
-        for k, v in training.items():
-            whole = k not in ("max_seconds", "lr")
-            number = isinstance(v, int | float) and not isinstance(v, bool)
-            if not number or v <= 0 or (whole and v != int(v)):
-                kind = "integer" if whole else "number"
-                raise ValueError(f"{k} must be a positive {kind}, got {v!r}")
-            training[k] = int(v) if whole else float(v)
-        from synthdetect.corpora.autoencoder_spec import check_settings as check_autoencoder
-
-        return {**check_autoencoder(settings).to_dict(), **training}
-    except ValueError as err:
-        raise ValueError(f"config {key}: {err}; fix the setting or remove it") from None
 
 
 class DerivedKind(SourceKind):
@@ -77,7 +34,12 @@ class DerivedKind(SourceKind):
 
     def check(self, name, spec):
         super().check(name, spec)
-        generator_settings(name, spec)
+        generator = spec.get("generator")
+        if generator not in GENERATORS:
+            raise ValueError(
+                f"config sources.{name}.generator: {generator!r} is not a generator; "
+                f"use one of {', '.join(GENERATORS)}"
+            )
         other = next((g for g in GENERATORS if g != spec.get("generator") and g in spec), None)
         if other is not None:
             raise ValueError(
