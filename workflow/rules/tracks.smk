@@ -226,7 +226,10 @@ rule manipulate:
             "features": HISTOGRAMS
             | (
                 {"fakeprint": FAKEPRINT}
-                if "fakeprint" in variant(wildcards).models
+                if any(
+                    registry.get(m).input == "fakeprint"
+                    for m in variant(wildcards).models
+                )
                 else {}
             ),
         },
