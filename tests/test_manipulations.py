@@ -14,9 +14,8 @@ from synthdetect.audio.manipulations import (
     Manipulation,
     parse_manipulation,
     parse_manipulations,
-    track_seed,
 )
-from synthdetect.seeds import track_rng
+from synthdetect.seeds import track_rng, track_seed
 
 SR = 22050
 

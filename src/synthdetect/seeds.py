@@ -11,10 +11,16 @@ import hashlib
 import numpy as np
 
 
+def track_seed(seed: int, *keys: str) -> int:
+    """A 64-bit seed owned by (seed, *keys), e.g. (seed, source, track, manipulation), for
+    code that takes an integer seed rather than a generator."""
+    digest = hashlib.sha256("\x1f".join([str(seed), *map(str, keys)]).encode()).digest()
+    return int.from_bytes(digest[:8], "little")
+
+
 def track_rng(seed: int, *keys: str) -> np.random.Generator:
     """A generator owned by one track (or recording): stable under adding other tracks."""
-    digest = hashlib.sha256("\x1f".join([str(seed), *map(str, keys)]).encode()).digest()
-    return np.random.default_rng(int.from_bytes(digest[:8], "little"))
+    return np.random.default_rng(track_seed(seed, *keys))
 
 
 def track_key(seed: int, *keys: str) -> float:

@@ -49,7 +49,6 @@ their imports: apply many tracks per process (costs per kind: bench/README.md).
 from __future__ import annotations
 
 import functools
-import hashlib
 import io
 import math
 import re
@@ -69,7 +68,6 @@ __all__ = [
     "Manipulation",
     "parse_manipulation",
     "parse_manipulations",
-    "track_seed",
 ]
 
 #: Manipulation names: safe as a path component and a Snakemake wildcard value.
@@ -151,17 +149,6 @@ DEFAULT_MANIPULATIONS: dict[str, dict] = {
 """The built-in suite (``opus_64`` only where libsndfile can write Opus)."""
 
 
-def track_seed(seed: int, *parts: str) -> int:
-    """A 64-bit seed owned by (seed, *parts), e.g. (seed, source, track, manipulation).
-
-    The same SHA-256 scheme as :func:`synthdetect.seeds.track_rng`
-    (``track_rng(s, *k)`` draws what ``np.random.default_rng(track_seed(s, *k))`` draws), so
-    a track's noise depends on nothing but its own keys: not on job order, not on other tracks.
-    """
-    digest = hashlib.sha256("\x1f".join([str(seed), *map(str, parts)]).encode()).digest()
-    return int.from_bytes(digest[:8], "little")
-
-
 @dataclass(frozen=True)
 class Manipulation:
     """One named edit: ``kind`` with its ``params`` (defaults filled in by the parser)."""
@@ -173,7 +160,8 @@ class Manipulation:
     def apply(self, y: np.ndarray, sr: int, *, seed: int) -> np.ndarray:
         """``y`` (mono) edited: float32, ``len(y)`` samples, clipped to [-1, 1] only if needed.
 
-        ``seed`` (see :func:`track_seed`) drives the random kinds (noise, reverb, speech).
+        ``seed`` (:func:`synthdetect.seeds.track_seed`) drives the random kinds (noise,
+        reverb, speech).
         """
         x = np.asarray(y, dtype=np.float32)
         if x.ndim != 1:

@@ -23,8 +23,9 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from synthdetect.audio import codec
-from synthdetect.audio.manipulations import parse_manipulation, track_seed
+from synthdetect.audio.manipulations import parse_manipulation
 from synthdetect.pipeline.stages import Transform, clip_bucket, manipulate_bucket
+from synthdetect.seeds import track_seed
 
 __all__ = [
     "Transform",
