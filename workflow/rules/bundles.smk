@@ -226,6 +226,8 @@ rule unusual_inputs:
     params:
         clips=f"{RESULTS}/clips",
         buckets=BUCKETS,
+        # Table 1's test tracks: what the bundles were trained to tell apart
+        sources=VARIANTS[RESULTS].test,
         code=code("unusual_inputs.py"),
     script:
         "../scripts/unusual_inputs.py"
@@ -252,6 +254,7 @@ rule abstain_scores:
     params:
         clips=f"{RESULTS}/clips",
         buckets=BUCKETS,
+        sources=VARIANTS[RESULTS].test,
         code=code("abstain_scores.py"),
     script:
         "../scripts/abstain_scores.py"

@@ -7,7 +7,7 @@ from synthdetect.serving.abstain import UNUSUAL, score_groups, test_clips
 
 setup_logging(snakemake.log[0])
 inp, p = snakemake.input, snakemake.params
-groups = {"test": test_clips(inp.manifest, p.clips, p.buckets)}
+groups = {"test": test_clips(inp.manifest, p.clips, p.buckets, p.sources)}
 for kind in UNUSUAL:
     groups[kind] = sorted(Path(inp.unusual, kind).glob("*.wav"))
 scores = score_groups(inp.bundle, groups, threads=snakemake.threads)

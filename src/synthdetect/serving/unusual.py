@@ -34,14 +34,20 @@ CHANNELS, DELAY_S = 6, 0.007
 
 
 def test_clips(
-    manifest_path: str | os.PathLike, clips_root: str | os.PathLike, buckets: int
+    manifest_path: str | os.PathLike,
+    clips_root: str | os.PathLike,
+    buckets: int,
+    sources: Sequence[str] | None = None,
 ) -> list[Path]:
-    """The clip stage's WAV of every test track, in the manifest's order."""
+    """The clip stage's WAV of every test track of ``sources`` (None: all; a bundle's
+    are Table 1's, which has no derived source), in the manifest's order."""
     from synthdetect.pipeline.buckets import track_file
     from synthdetect.pipeline.stages import CLIP_SUFFIX
 
     manifest = pd.read_parquet(manifest_path, columns=["source", "track", "split"])
     test = manifest[manifest.split == "test"]
+    if sources is not None:
+        test = test[test.source.isin(sources)]
     return [
         track_file(clips_root, r.source, r.track, buckets, CLIP_SUFFIX)
         for r in test.itertuples(index=False)
