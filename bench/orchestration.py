@@ -219,7 +219,14 @@ def loop(root: Path, spec_path: Path) -> None:
             raw=str(features / "raw.parquet"),
         ),
         # split: Table 1 scores every split
-        params=_Names(features=feats, root=str(out / "histograms"), split=None, buckets=n_buckets),
+        params=_Names(
+            features=feats,
+            root=str(out / "histograms"),
+            split=None,
+            sources=None,
+            derived=[],
+            buckets=n_buckets,
+        ),
         log=_Names([str(out / "logs" / "features.log")]),
     )
     features.mkdir(parents=True, exist_ok=True)
