@@ -59,6 +59,10 @@ rule robustness_scores:
         device=config["models"]["device"],
         # Table 1's test sources: no derived source (None: every source)
         sources=VARIANTS[RESULTS].test,
+        # the sources each input holds: Table 1's folder every one, a manipulation's
+        # Table 1's test sources
+        covers=lambda wildcards: {"original": VARIANTS[RESULTS].sources}
+        | {VARIANTS[s].name: VARIANTS[s].sources for s in folders("robustness")},
         code=code("robustness_scores.py"),
     script:
         "../scripts/robustness_scores.py"

@@ -20,6 +20,7 @@ scores = score_manipulations(
     threads=snakemake.threads,
     calibration=json.loads(Path(snakemake.input.calibration).read_text()),
     sources=p.sources,
+    covers=p.covers,
 )
 scores.to_parquet(snakemake.output[0], index=False)
 logging.info("%s\n%s", name, scores.round(3).to_string(index=False))

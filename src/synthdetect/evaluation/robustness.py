@@ -25,10 +25,27 @@ ORIGINAL = "original"
 PathLike = str | os.PathLike
 
 
-def test_inputs(manifest: pd.DataFrame, path: PathLike) -> tuple[np.ndarray, np.ndarray]:
+def test_inputs(
+    manifest: pd.DataFrame,
+    path: PathLike,
+    covers: Sequence[str] | None = None,
+    sources: Sequence[str] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """A variant's test-split input (feature table or image cache) with its labels, in
-    the manifest's order."""
-    test = manifest[manifest.split == "test"].reset_index(drop=True)
+    the manifest's order: of the test tracks of ``sources`` (None: all), from an input
+    that holds those of ``covers`` (None: all; an image cache has a row per track)."""
+    test = manifest[manifest.split == "test"]
+    if covers is not None:
+        test = test[test.source.isin(covers)]
+    test = test.reset_index(drop=True)
+    X, y = _covered_inputs(test, path)
+    if sources is None:
+        return X, y
+    keep = test.source.isin(sources).to_numpy()
+    return np.asarray(X[keep]), y[keep]
+
+
+def _covered_inputs(test: pd.DataFrame, path: PathLike) -> tuple[np.ndarray, np.ndarray]:
     if str(path).endswith(".npy"):
         from synthdetect.features.images import open_image_cache
 
@@ -62,10 +79,12 @@ def score_manipulations(
     threads: int = 1,
     calibration: Mapping | None = None,
     sources: Sequence[str] | None = None,
+    covers: Mapping[str, Sequence[str] | None] | None = None,
 ) -> pd.DataFrame:
     """One row per manipulation (``original`` first): the model's test-split metrics on
     it and their change from the original clips; with ``sources``, on those sources' test
-    tracks only (Table 1's, when the config has derived sources).
+    tracks only (Table 1's, when the config has derived sources); ``covers``: the sources
+    each input holds (None: all).
 
     With ``calibration`` (the calibrate step's JSON) each row also has the human side's
     false-positive rate at every operating point (``fpr_at_<point>``, the threshold
@@ -81,12 +100,8 @@ def score_manipulations(
     manifest = pd.read_parquet(manifest_path)
     model = None
     rows = []
-    test = manifest[manifest.split == "test"]
-    keep = None if sources is None else test.source.isin(sources).to_numpy()
     for manipulation, path in inputs.items():
-        X, y = test_inputs(manifest, path)
-        if keep is not None:
-            X, y = np.asarray(X[keep]), y[keep]
+        X, y = test_inputs(manifest, path, (covers or {}).get(manipulation), sources)
         if model is None:  # the network is sized from its input
             model = load_model(name, model_path, hp, SplitData({"test": X}, {}, {}))
         p_ai = predict(model, X, device)
