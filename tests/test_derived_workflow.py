@@ -115,6 +115,9 @@ def test_table1_leaves_derived_sources_out_and_the_study_uses_them(run):
     test = study[study.split == "test"]
     assert set(test.source) == {"human", "ae"}
     assert set(study[study.split != "test"].source) == {"human", "gm"}
+    # the matrix row trains once: gen_gm__ae scores the models of gen_gm__gm
+    assert (res / "cross/gen_gm__gm/models/rf_deriv.skops").exists()
+    assert not (res / "cross/gen_gm__ae/models").exists()
     # the robustness suite scores Table 1's models on Table 1's test tracks
     robust = pd.read_parquet(res / "robustness_scores/rf_deriv.parquet")
     assert (robust.n_test == (predictions.split == "test").sum()).all()

@@ -90,3 +90,25 @@ def test_the_built_in_suite_gets_a_neural_round_trip_per_trained_autoencoder():
     cfg["robustness"]["manipulations"] = {"rt": {"kind": "neural", "source": "gl"}}
     with pytest.raises(ValueError, match=r"robustness.manipulations.rt.source: 'gl' is not"):
         plan_variants(cfg)
+
+
+def test_settings_with_the_same_train_sources_share_one_training():
+    cfg = config(
+        cross_source=[
+            {"name": "x", "train": ["human", "ai"], "test": ["human", "ai2"]},
+            {"name": "y", "train": ["ai", "human"], "test": ["human", "ai"]},
+        ],
+        generators={"human": ["human"], "ai": ["ai", "ai2"]},
+    )
+    variants = plan_variants(cfg)
+    # y tests on what it trains on, so it trains; x and the matrix row of ai score its models
+    assert variants["res/cross/y"].models_from == "res/cross/y"
+    assert variants["res/cross/y"].retrains
+    for name in ("x", "gen_ai__ai", "gen_ai__ai2"):
+        v = variants[f"res/cross/{name}"]
+        assert (v.models_from, v.retrains) == ("res/cross/y", False), name
+    assert variants["res/cross/gen_ai2__ai"].models_from == "res/cross/gen_ai2__ai2"
+    trainers = {v.models_from for v in variants.values() if v.type == "cross"}
+    assert trainers == {"res/cross/y", "res/cross/gen_ai2__ai2"}
+    # Table 1, controls and robustness keep their own folders
+    assert variants["res"].models_from == "res"

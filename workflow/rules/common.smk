@@ -205,7 +205,7 @@ def weights(model, folder):
 def evaluation_inputs(wildcards):
     v = variant(wildcards)
     return {
-        "model": weights(wildcards.model, v.folder),
+        "model": weights(wildcards.model, v.models_from),
         **model_input(wildcards.model, v.folder, v.data),
     }
 

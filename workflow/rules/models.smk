@@ -90,7 +90,9 @@ rule evaluate:
         variant=folder_pattern("table1", "control", "cross"),
     conda:
         "../../envs/synthdetect.yaml"
-    threads: 2
+    # scoring features is a few milliseconds of work behind a process start: two such
+    # jobs side by side use two cores; a network's forward passes use both
+    threads: lambda wildcards: 2 if registry.get(wildcards.model).images else 1
     resources:
         mem_mb=4000,
         runtime=30,

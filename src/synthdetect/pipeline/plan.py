@@ -14,6 +14,11 @@ under its own folder:
   generator) pair, ``{results}/cross/gen_<a>__<b>``, and one per held-out generator,
   ``{results}/cross/loo_<b>`` (trained on every other generator).
 
+Cross-source settings that train on the same sources share one training: the first of them
+(the one that also tests on its train sources, where there is one) trains the models, and
+the others score those models (``Variant.trained``). A generator matrix of ``n`` generators
+so trains ``n`` times, not ``n``².
+
 Derived sources (a human source's tracks re-generated, :mod:`synthdetect.data.derived`)
 are for the generator study and the cross-source settings that name them: Table 1 trains
 and tests on the other sources only, and a control neither makes their clips nor trains
@@ -26,7 +31,7 @@ it runs every time Snakemake parses the workflow.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 __all__ = ["TYPES", "Variant", "autoencoder_sources", "plan_variants"]
 
@@ -60,11 +65,20 @@ class Variant:
     #: its AI sources on the train and the test side (the generator study's row and column)
     train_generators: tuple[str, ...] = ()
     test_generators: tuple[str, ...] = ()
+    #: the folder whose trained models it scores: its own, Table 1's (robustness), or
+    #: another cross-source setting's with the same train sources; "": its own
+    trained: str = ""
+
+    @property
+    def models_from(self) -> str:
+        """The folder holding the models this variant scores."""
+        return self.trained or self.folder
 
     @property
     def retrains(self) -> bool:
-        """Whether it trains its own models (all but the robustness manipulations)."""
-        return self.type != "robustness"
+        """Whether it trains its own models (not a robustness manipulation, nor a
+        cross-source setting that scores another's)."""
+        return not self.trained
 
 
 def _check_sides(setting: Mapping, sources: Mapping[str, Mapping]) -> None:
@@ -165,6 +179,7 @@ def plan_variants(config: Mapping) -> dict[str, Variant]:
                     manipulation=dict(spec),
                     sources=base,  # Table 1's models score Table 1's test tracks only
                     data=folder,
+                    trained=results,
                 )
             )
 
@@ -192,7 +207,22 @@ def plan_variants(config: Mapping) -> dict[str, Variant]:
         if v.name in seen:
             raise ValueError(f"config cross_source: the name {v.name!r} is the generator study's")
         add(v)
-    return variants
+    return _share_training(variants)
+
+
+def _share_training(variants: dict[str, Variant]) -> dict[str, Variant]:
+    """Point cross-source settings with the same train sources at one training folder."""
+    groups: dict[tuple, list[Variant]] = {}
+    for v in variants.values():
+        if v.type == "cross":
+            groups.setdefault((frozenset(v.train), v.data), []).append(v)
+    out = dict(variants)
+    for members in groups.values():
+        trainer = next((v for v in members if set(v.test) == set(v.train)), members[0])
+        for v in members:
+            if v is not trainer:
+                out[v.folder] = replace(v, trained=trainer.folder)
+    return out
 
 
 def autoencoder_sources(config: Mapping) -> list[str]:
