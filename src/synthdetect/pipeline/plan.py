@@ -14,10 +14,9 @@ under its own folder:
   generator) pair, ``{results}/cross/gen_<a>__<b>``, and one per held-out generator,
   ``{results}/cross/loo_<b>`` (trained on every other generator).
 
-Cross-source settings that train on the same sources share one training: the first of them
-(the one that also tests on its train sources, where there is one) trains the models, and
-the others score those models (``Variant.trained``). A generator matrix of ``n`` generators
-so trains ``n`` times, not ``n``².
+Cross-source settings that train on the same sources share one training: the one that
+tests on its train sources (else the first) trains, the others score its models
+(``Variant.trained``). A study of ``n`` generators so trains ``2n`` times, not ``n² + n``.
 
 Derived sources (a human source's tracks re-generated, :mod:`synthdetect.data.derived`)
 are for the generator study and the cross-source settings that name them: Table 1 trains
