@@ -10,7 +10,7 @@ folder, builds the manifest with the real CLI (untimed), then times
 (b) the same work as one plain Python loop in a fresh interpreter (its start and
     imports included, as Snakemake's are): the library calls of the ``run:`` blocks in
     workflow/rules/tracks.smk (synthdetect.pipeline.stages' ``*_bucket`` functions) for every
-    bucket, then workflow/scripts/features.py itself.
+    bucket, then the fan-in's (synthdetect.pipeline.gather.feature_tables).
 
 Both write into the same project (the loop under ``results-loop/``) with the same
 resolved config and manifest, and the bench checks that both produced identical PNG
@@ -36,7 +36,6 @@ import multiprocessing
 import os
 import re
 import resource
-import runpy
 import shlex
 import shutil
 import subprocess
@@ -166,22 +165,12 @@ def snakemake(
     return timed(cmd, root, "snakemake")
 
 
-class _Names(list):
-    """Enough of Snakemake's Namedlist for workflow/scripts/features.py."""
-
-    def __init__(self, items=(), **named):
-        super().__init__([*items, *named.values()])
-        self.__dict__.update(named)
-
-    def __getitem__(self, key):
-        return self.__dict__[key] if isinstance(key, str) else super().__getitem__(key)
-
-
 def loop(root: Path, spec_path: Path) -> None:
     """The per-track work and the fan-in as one plain loop (runs in a fresh interpreter)."""
     import pandas as pd
 
     from synthdetect.pipeline.buckets import bucket_of
+    from synthdetect.pipeline.gather import feature_tables
     from synthdetect.pipeline.stages import clip_bucket, histogram_bucket, spectrogram_bucket
 
     config = json.loads(spec_path.read_text())
@@ -207,33 +196,16 @@ def loop(root: Path, spec_path: Path) -> None:
         spectrogram_bucket(tracks, clips, pngs, spectrogram=spec)  # rule spectrogram
         histogram_bucket(tracks, pngs, hists, features=feats)  # rule histograms
         histograms.append(str(hists))
-    # rule features: its very script
+    # rule features
     features = out / "features"
-    job = _Names(
-        input=_Names(
-            manifest=str(root / "results" / "manifest.parquet"), histograms=_Names(histograms)
-        ),
-        output=_Names(
-            color=str(features / "color.parquet"),
-            deriv=str(features / "deriv.parquet"),
-            raw=str(features / "raw.parquet"),
-        ),
-        # split: Table 1 scores every split
-        params=_Names(
-            features=feats,
-            root=str(out / "histograms"),
-            split=None,
-            sources=None,
-            derived=[],
-            buckets=n_buckets,
-        ),
-        log=_Names([str(out / "logs" / "features.log")]),
-    )
     features.mkdir(parents=True, exist_ok=True)
-    runpy.run_path(
-        str(REPO / "workflow" / "scripts" / "features.py"),
-        init_globals={"snakemake": job},
-        run_name="__main__",
+    feature_tables(
+        root / "results" / "manifest.parquet",
+        out / "histograms",
+        {name: features / f"{name}.parquet" for name in ("color", "deriv", "raw")},
+        features=feats,
+        buckets=n_buckets,
+        derived=[],
     )
 
 

@@ -1,7 +1,7 @@
 """bench/orchestration.py runs end to end on a few tracks, so a broken bench fails CI.
 
-It runs the real Snakemake CLI and then the plain loop (tracks.smk's library calls and
-workflow/scripts/features.py with a stand-in snakemake object), and checks that both
+It runs the real Snakemake CLI and then the plain loop (the library calls of the
+per-track and fan-in `run:` blocks), and checks that both
 wrote the same images and feature tables. Only the summary's form is checked here.
 """
 

@@ -86,7 +86,8 @@ rule ood:
         f"{RESULTS}/benchmarks/ood/{{model}}.tsv"
     conda:
         "../../envs/synthdetect.yaml"
-    threads: 2
+    # a feature model's scoring is milliseconds behind a process start (as `evaluate`)
+    threads: lambda wildcards: 2 if registry.get(wildcards.model).images else 1
     resources:
         mem_mb=4000,
         runtime=30,

@@ -14,6 +14,11 @@ from synthdetect.pipeline.buckets import bucket_of
 from synthdetect.models import registry
 from synthdetect.pipeline.fingerprint import code_fingerprint
 from synthdetect.pipeline.plan import TYPES, autoencoder_sources, plan_variants
+from synthdetect.pipeline.scheduling import one_pending_timer
+
+# Snakemake's scheduler otherwise starts a timer chain per finished job and spends most
+# of a core on scheduling rounds (synthdetect.pipeline.scheduling)
+one_pending_timer()
 
 validate(config, "../schemas/config.schema.yaml", set_default=True)
 

@@ -1,4 +1,8 @@
-"""Fan-in: feature tables, histogram analysis and the per-split image caches."""
+"""Fan-in: feature tables, histogram analysis and the per-split image caches.
+
+The three fan-ins are `run:` blocks in Snakemake's own process (synthdetect.pipeline.gather):
+seconds of reading small files each, a hundred of them in the demo, where a Python process
+per job cost more than the work."""
 
 
 rule features:
@@ -11,26 +15,33 @@ rule features:
         raw="{variant}/features/raw.parquet",
     log:
         "{variant}/logs/features.log",
-    benchmark:
-        "{variant}/benchmarks/features.tsv"
     wildcard_constraints:
         variant=folder_pattern("table1", "control", "robustness"),
-    conda:
-        "../../envs/synthdetect.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=30,
     params:
         features=HISTOGRAMS,
-        root=lambda wildcards: f"{wildcards.variant}/histograms",
         split=lambda wildcards: variant(wildcards).split,
         buckets=BUCKETS,
         derived=DERIVED,
         sources=covered_sources,
-        code=code("features.py"),
-    script:
-        "../scripts/features.py"
+        code=code("synthdetect.pipeline.gather"),
+    run:
+        from synthdetect.pipeline.gather import feature_tables
+
+        feature_tables(
+            input.manifest,
+            f"{wildcards.variant}/histograms",
+            dict(output.items()),
+            features=params.features,
+            split=params.split,
+            sources=params.sources,
+            buckets=params.buckets,
+            derived=params.derived,
+            log=log[0],
+        )
 
 
 rule fakeprint_features:
@@ -41,25 +52,31 @@ rule fakeprint_features:
         "{variant}/features/fakeprint.parquet",
     log:
         "{variant}/logs/fakeprint_features.log",
-    benchmark:
-        "{variant}/benchmarks/fakeprint_features.tsv"
     wildcard_constraints:
         variant=folder_pattern("table1", "control", "robustness"),
-    conda:
-        "../../envs/synthdetect.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=30,
     params:
-        root=lambda wildcards: f"{wildcards.variant}/fakeprints",
         split=lambda wildcards: variant(wildcards).split,
         buckets=BUCKETS,
         derived=DERIVED,
         sources=covered_sources,
-        code=code("fakeprint_features.py"),
-    script:
-        "../scripts/fakeprint_features.py"
+        code=code("synthdetect.pipeline.gather"),
+    run:
+        from synthdetect.pipeline.gather import fakeprint_features
+
+        fakeprint_features(
+            input.manifest,
+            f"{wildcards.variant}/fakeprints",
+            output[0],
+            split=params.split,
+            sources=params.sources,
+            buckets=params.buckets,
+            derived=params.derived,
+            log=log[0],
+        )
 
 
 rule analysis:
@@ -103,22 +120,29 @@ rule image_cache:
         "{variant}/images/{split}.npy",
     log:
         "{variant}/logs/image_cache/{split}.log",
-    benchmark:
-        "{variant}/benchmarks/image_cache/{split}.tsv"
     wildcard_constraints:
         variant=folder_pattern("table1", "control", "robustness"),
-    conda:
-        "../../envs/synthdetect.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=30,
     params:
         size=config["spectrogram"]["size"],
-        root=lambda wildcards: f"{wildcards.variant}/spectrograms",
         buckets=BUCKETS,
         derived=DERIVED,
         sources=covered_sources,
-        code=code("image_cache.py"),
-    script:
-        "../scripts/image_cache.py"
+        code=code("synthdetect.pipeline.gather"),
+    run:
+        from synthdetect.pipeline.gather import image_cache
+
+        image_cache(
+            input.manifest,
+            f"{wildcards.variant}/spectrograms",
+            output[0],
+            split=wildcards.split,
+            size=params.size,
+            sources=params.sources,
+            buckets=params.buckets,
+            derived=params.derived,
+            log=log[0],
+        )

@@ -48,7 +48,8 @@ rule robustness_scores:
         f"{RESULTS}/benchmarks/robustness_scores/{{model}}.tsv"
     conda:
         "../../envs/synthdetect.yaml"
-    threads: 2
+    # a feature model's scoring is milliseconds behind a process start (as `evaluate`)
+    threads: lambda wildcards: 2 if registry.get(wildcards.model).images else 1
     resources:
         mem_mb=4000,
         runtime=60,
