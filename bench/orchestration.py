@@ -170,7 +170,7 @@ def loop(root: Path, spec_path: Path) -> None:
     import pandas as pd
 
     from synthdetect.pipeline.buckets import bucket_of
-    from synthdetect.pipeline.gather import feature_tables
+    from synthdetect.pipeline.gather import Covered, feature_tables
     from synthdetect.pipeline.stages import clip_bucket, histogram_bucket, spectrogram_bucket
 
     config = json.loads(spec_path.read_text())
@@ -200,12 +200,9 @@ def loop(root: Path, spec_path: Path) -> None:
     features = out / "features"
     features.mkdir(parents=True, exist_ok=True)
     feature_tables(
-        root / "results" / "manifest.parquet",
-        out / "histograms",
+        Covered(root / "results" / "manifest.parquet", out / "histograms", n_buckets, []),
         {name: features / f"{name}.parquet" for name in ("color", "deriv", "raw")},
         features=feats,
-        buckets=n_buckets,
-        derived=[],
     )
 
 

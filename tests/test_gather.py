@@ -7,7 +7,7 @@ import pytest
 
 from synthdetect.features.fakeprint import write_track_fakeprint
 from synthdetect.pipeline.buckets import track_file
-from synthdetect.pipeline.gather import fakeprint_features, track_order
+from synthdetect.pipeline.gather import Covered, fakeprint_features
 from synthdetect.pipeline.stages import FAKEPRINT_SUFFIX
 
 NAMES = ["fp_5000Hz", "fp_5011Hz", "fp_5022Hz"]
@@ -28,16 +28,17 @@ def manifest(tmp_path):
     return path, rows
 
 
-def test_track_order_keeps_manifest_order_and_filters_split_and_sources(manifest):
+def test_covered_keeps_manifest_order_and_filters_split_and_sources(manifest, tmp_path):
     path, rows = manifest
-    assert track_order(path).equals(rows[["source", "track"]])
-    test = track_order(path, split="test")
+    every = Covered(path, tmp_path, BUCKETS, ["gen"])
+    assert every.order().equals(rows[["source", "track"]])
+    test = Covered(path, tmp_path, BUCKETS, ["gen"], split="test").order()
     assert list(zip(test.source, test.track, strict=True)) == [
         ("human", "h2"),
         ("ai", "a2"),
         ("gen", "h2"),
     ]
-    control = track_order(path, sources=["human", "ai"])
+    control = Covered(path, tmp_path, BUCKETS, ["gen"], sources=["human", "ai"]).order()
     assert "gen" not in set(control.source) and len(control) == 5
 
 
@@ -50,7 +51,7 @@ def test_fakeprint_features_stacks_covered_tracks_in_order(manifest, tmp_path):
         write_track_fakeprint(file, r.source, r.track, np.full(3, i, np.float32), NAMES)
     out = tmp_path / "fakeprint.parquet"
     log = tmp_path / "logs" / "fakeprint_features.log"
-    n = fakeprint_features(path, root, out, buckets=BUCKETS, derived=derived, split="test", log=log)
+    n = fakeprint_features(Covered(path, root, BUCKETS, derived, split="test"), out, log=log)
     table = pd.read_parquet(out)
     assert n == 3
     assert list(zip(table.source, table.track, strict=True)) == [
@@ -66,6 +67,4 @@ def test_fakeprint_features_stacks_covered_tracks_in_order(manifest, tmp_path):
 def test_a_missing_track_file_is_named(manifest, tmp_path):
     path, _ = manifest
     with pytest.raises(FileNotFoundError, match="h2"):
-        fakeprint_features(
-            path, tmp_path / "none", tmp_path / "out.parquet", buckets=BUCKETS, derived=set()
-        )
+        fakeprint_features(Covered(path, tmp_path / "none", BUCKETS, set()), tmp_path / "x")

@@ -5,6 +5,20 @@ seconds of reading small files each, a hundred of them in the demo, where a Pyth
 per job cost more than the work."""
 
 
+def covered(wildcards, params, folder, split):
+    """The tracks a fan-in job stacks: the variant's, in its per-track `folder`."""
+    from synthdetect.pipeline.gather import Covered
+
+    return Covered(
+        f"{RESULTS}/manifest.parquet",
+        f"{wildcards.variant}/{folder}",
+        params.buckets,
+        params.derived,
+        split=split,
+        sources=params.sources,
+    )
+
+
 rule features:
     input:
         manifest=f"{RESULTS}/manifest.parquet",
@@ -32,14 +46,9 @@ rule features:
         from synthdetect.pipeline.gather import feature_tables
 
         feature_tables(
-            input.manifest,
-            f"{wildcards.variant}/histograms",
+            covered(wildcards, params, "histograms", params.split),
             dict(output.items()),
             features=params.features,
-            split=params.split,
-            sources=params.sources,
-            buckets=params.buckets,
-            derived=params.derived,
             log=log[0],
         )
 
@@ -68,13 +77,8 @@ rule fakeprint_features:
         from synthdetect.pipeline.gather import fakeprint_features
 
         fakeprint_features(
-            input.manifest,
-            f"{wildcards.variant}/fakeprints",
+            covered(wildcards, params, "fakeprints", params.split),
             output[0],
-            split=params.split,
-            sources=params.sources,
-            buckets=params.buckets,
-            derived=params.derived,
             log=log[0],
         )
 
@@ -136,13 +140,8 @@ rule image_cache:
         from synthdetect.pipeline.gather import image_cache
 
         image_cache(
-            input.manifest,
-            f"{wildcards.variant}/spectrograms",
+            covered(wildcards, params, "spectrograms", wildcards.split),
             output[0],
-            split=wildcards.split,
             size=params.size,
-            sources=params.sources,
-            buckets=params.buckets,
-            derived=params.derived,
             log=log[0],
         )

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from contextlib import nullcontext
+from dataclasses import dataclass
 from io import StringIO
+from pathlib import Path
 
 import pandas as pd
 
@@ -24,48 +26,50 @@ from synthdetect.logs import log_bucket
 from synthdetect.pipeline.buckets import track_file
 from synthdetect.pipeline.stages import FAKEPRINT_SUFFIX, HISTOGRAM_SUFFIX, PNG_SUFFIX, PathLike
 
-__all__ = ["feature_tables", "fakeprint_features", "image_cache", "track_order"]
+__all__ = ["Covered", "fakeprint_features", "feature_tables", "image_cache"]
 
 
-def track_order(
-    manifest: PathLike, *, split: str | None = None, sources: Collection[str] | None = None
-) -> pd.DataFrame:
-    """``source, track`` of the manifest's tracks a variant covers, in manifest order: one
-    split only (a robustness manipulation covers the test split), some sources only (a
-    control leaves the derived sources out); None: all."""
-    order = pd.read_parquet(manifest, columns=["source", "track", "split"])
-    if split:
-        order = order[order.split == split]
-    if sources is not None:
-        order = order[order.source.isin(list(sources))]
-    return order[["source", "track"]].reset_index(drop=True)
+@dataclass(frozen=True)
+class Covered:
+    """The tracks of the manifest a variant covers, and where their per-track files are:
+    ``root/<bucket>/<source>/<track><suffix>``. ``split``: one split only (a robustness
+    manipulation covers the test split); ``sources``: some sources only (a control leaves
+    the derived sources out); None: all. ``derived``: the sources with buckets of their
+    own (:func:`synthdetect.pipeline.buckets.bucket_of`)."""
 
+    manifest: PathLike
+    root: PathLike
+    buckets: int
+    derived: Collection[str]
+    split: str | None = None
+    sources: Collection[str] | None = None
 
-def _files(order: pd.DataFrame, root, suffix, buckets: int, derived: Collection[str]):
-    return [
-        track_file(root, s, t, buckets, suffix, s in derived)
-        for s, t in zip(order.source, order.track, strict=True)
-    ]
+    def order(self) -> pd.DataFrame:
+        """``source, track`` of the covered tracks, in manifest order."""
+        order = pd.read_parquet(self.manifest, columns=["source", "track", "split"])
+        if self.split:
+            order = order[order.split == self.split]
+        if self.sources is not None:
+            order = order[order.source.isin(list(self.sources))]
+        return order[["source", "track"]].reset_index(drop=True)
+
+    def files(self, order: pd.DataFrame, suffix: str) -> list[Path]:
+        """Each row's per-track file."""
+        return [
+            track_file(self.root, s, t, self.buckets, suffix, s in self.derived)
+            for s, t in zip(order.source, order.track, strict=True)
+        ]
 
 
 def feature_tables(
-    manifest: PathLike,
-    root: PathLike,
-    out: Mapping[str, PathLike],
-    *,
-    features: Mapping,
-    buckets: int,
-    derived: Collection[str],
-    split: str | None = None,
-    sources: Collection[str] | None = None,
-    log: PathLike | None = None,
+    covered: Covered, out: Mapping[str, PathLike], *, features: Mapping, log: PathLike | None = None
 ) -> int:
-    """The per-track histograms under ``root`` stacked into ``out["raw"]`` (list
-    columns) and normalised into the color and derivative feature tables
-    (``out["color"]``, ``out["deriv"]``). Returns the number of tracks."""
-    order = track_order(manifest, split=split, sources=sources)
-    with _job_log(log, "features", root, len(order)) as job:
-        raw = read_track_histograms(_files(order, root, HISTOGRAM_SUFFIX, buckets, derived))
+    """The covered tracks' histograms stacked into ``out["raw"]`` (list columns) and
+    normalised into the color and derivative feature tables (``out["color"]``,
+    ``out["deriv"]``). Returns the number of tracks."""
+    order = covered.order()
+    with _job_log(log, "features", covered.root, len(order)) as job:
+        raw = read_track_histograms(covered.files(order, HISTOGRAM_SUFFIX))
         raw = order.merge(raw, on=["source", "track"], how="left", validate="one_to_one")
         raw.to_parquet(out["raw"], index=False)
         for kind, groups in (("color", len(features["color"]["channels"])), ("deriv", 1)):
@@ -75,43 +79,24 @@ def feature_tables(
     return len(order)
 
 
-def fakeprint_features(
-    manifest: PathLike,
-    root: PathLike,
-    out: PathLike,
-    *,
-    buckets: int,
-    derived: Collection[str],
-    split: str | None = None,
-    sources: Collection[str] | None = None,
-    log: PathLike | None = None,
-) -> int:
-    """The per-track fakeprints under ``root`` stacked into one feature table."""
-    order = track_order(manifest, split=split, sources=sources)
-    with _job_log(log, "fakeprint features", root, len(order)) as job:
-        table = fakeprint_table(_files(order, root, FAKEPRINT_SUFFIX, buckets, derived))
+def fakeprint_features(covered: Covered, out: PathLike, *, log: PathLike | None = None) -> int:
+    """The covered tracks' fakeprints stacked into one feature table."""
+    order = covered.order()
+    with _job_log(log, "fakeprint features", covered.root, len(order)) as job:
+        table = fakeprint_table(covered.files(order, FAKEPRINT_SUFFIX))
         table.to_parquet(out, index=False)
         job.write(f"fakeprints: {len(table)} tracks x {table.shape[1] - 2} bins\n")
     return len(table)
 
 
 def image_cache(
-    manifest: PathLike,
-    root: PathLike,
-    out: PathLike,
-    *,
-    split: str,
-    size: Sequence[int],
-    buckets: int,
-    derived: Collection[str],
-    sources: Collection[str] | None = None,
-    log: PathLike | None = None,
+    covered: Covered, out: PathLike, *, size: Sequence[int], log: PathLike | None = None
 ) -> int:
-    """One split's spectrogram PNGs under ``root`` decoded once into the uint8 array the
-    trainers memory-map (:func:`synthdetect.features.images.write_image_cache`)."""
-    order = track_order(manifest, split=split, sources=sources)
-    with _job_log(log, f"image cache {split}", root, len(order)):
-        write_image_cache(_files(order, root, PNG_SUFFIX, buckets, derived), out, tuple(size))
+    """The covered tracks' spectrogram PNGs (one split's) decoded once into the uint8
+    array the trainers memory-map (:func:`synthdetect.features.images.write_image_cache`)."""
+    order = covered.order()
+    with _job_log(log, f"image cache {covered.split}", covered.root, len(order)):
+        write_image_cache(covered.files(order, PNG_SUFFIX), out, tuple(size))
     return len(order)
 
 
