@@ -190,6 +190,20 @@ def training_inputs(wildcards):
     }
 
 
+def covered(wildcards, params, folder, split):
+    """The tracks a fan-in job stacks: the variant's, in its per-track `folder`."""
+    from synthdetect.pipeline.gather import Covered
+
+    return Covered(
+        f"{RESULTS}/manifest.parquet",
+        f"{wildcards.variant}/{folder}",
+        params.buckets,
+        params.derived,
+        split=split,
+        sources=params.sources,
+    )
+
+
 def sources_param(wildcards):
     """Which sources a variant trains and tests on (cross-source settings, Table 1 beside
     derived sources); None: all."""

@@ -5,20 +5,6 @@ seconds of reading small files each, a hundred of them in the demo, where a Pyth
 per job cost more than the work."""
 
 
-def covered(wildcards, params, folder, split):
-    """The tracks a fan-in job stacks: the variant's, in its per-track `folder`."""
-    from synthdetect.pipeline.gather import Covered
-
-    return Covered(
-        f"{RESULTS}/manifest.parquet",
-        f"{wildcards.variant}/{folder}",
-        params.buckets,
-        params.derived,
-        split=split,
-        sources=params.sources,
-    )
-
-
 rule features:
     input:
         manifest=f"{RESULTS}/manifest.parquet",
