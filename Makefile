@@ -4,6 +4,9 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 CORES  ?= $(shell nproc)
+# pytest workers: a test file per worker (its module fixtures run once), at least two,
+# since a Snakemake run leaves a core idle between its jobs' process starts
+TEST_WORKERS ?= $(shell n=$$(nproc); echo $$(( n < 2 ? 2 : n )))
 # human music (two more collections for the false-positive benchmark), and a second
 # General MIDI soundfont for the demo's second AI renderer
 APT_PACKAGES := singularity-music warzone2100-music fluid-soundfont-gm hyperrogue-music planetblupi-music-ogg espeak-ng
@@ -54,7 +57,7 @@ demo: apt venv
 
 test: lint
 	@$(MAKE) --no-print-directory apt PACKAGES="$(TEST_APT_PACKAGES)" APT_OPTIONAL=1
-	$(BIN)/pytest -q -ra --durations=15
+	$(BIN)/pytest -q -ra --durations=15 -n $(TEST_WORKERS) --dist loadfile
 
 # OFFLINE: the Snakemake runs below fail on any network connection (.test/offline)
 OFFLINE := PYTHONPATH=$(CURDIR)/.test/offline$${PYTHONPATH:+:$$PYTHONPATH}

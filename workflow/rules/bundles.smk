@@ -124,14 +124,7 @@ rule bundle:
     params:
         hp=hp,
         seed=config["seed"],
-        preprocessing={
-            "clip": {
-                "seconds": config["clip"]["seconds"],
-                "sample_rate": config["clip"]["sample_rate"],
-            },
-            "spectrogram": config["spectrogram"],
-            "features": config["features"],
-        },
+        preprocessing=PREPROCESSING,
         # the sources Table 1's models learned from (no derived source)
         sources={
             name: {
@@ -152,9 +145,42 @@ rule bundle:
 BENCHMARK = config["benchmark"]["collections"]
 
 
+# a collection is decoded and turned into spectrograms once, for every bundle
+rule benchmark_windows:
+    output:
+        directory(f"{RESULTS}/benchmark/windows/{{collection}}"),
+    log:
+        f"{RESULTS}/logs/benchmark_windows/{{collection}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/benchmark_windows/{{collection}}.tsv"
+    wildcard_constraints:
+        collection="|".join(re.escape(name) for name in BENCHMARK) or "(?!)",
+    conda:
+        "../../envs/synthdetect.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    params:
+        collection=lambda wildcards: BENCHMARK[wildcards.collection],
+        # the collection's file names, sizes and times: a new file reruns its windows
+        listing=lambda wildcards: KINDS["folder"].listing(
+            BENCHMARK[wildcards.collection]
+        ),
+        preprocessing=PREPROCESSING,
+        # the fakeprint model reads the clip, not the image
+        clips=any(registry.get(m).input == "fakeprint" for m in MODELS),
+        code=code("benchmark_windows.py"),
+    script:
+        "../scripts/benchmark_windows.py"
+
+
 rule benchmark_scores:
     input:
         bundle=f"{RESULTS}/bundles/{{model}}",
+        windows=expand(
+            f"{RESULTS}/benchmark/windows/{{collection}}", collection=BENCHMARK
+        ),
     output:
         f"{RESULTS}/benchmark/{{model}}.parquet",
     log:
@@ -163,16 +189,12 @@ rule benchmark_scores:
         f"{RESULTS}/benchmarks/benchmark_scores/{{model}}.tsv"
     conda:
         "../../envs/synthdetect.yaml"
-    threads: 2
+    threads: lambda wildcards: 2 if registry.get(wildcards.model).images else 1
     resources:
         mem_mb=4000,
         runtime=60,
     params:
-        collections=BENCHMARK,
-        # the collections' file names, sizes and times: a new file reruns the scores
-        listing={
-            name: KINDS["folder"].listing(spec) for name, spec in BENCHMARK.items()
-        },
+        collections=list(BENCHMARK),
         code=code("benchmark_scores.py"),
     script:
         "../scripts/benchmark_scores.py"

@@ -36,6 +36,12 @@ BUCKETS = config["buckets"]
 #: the histogram stage's settings, apart from the fakeprint's: each reruns only its own
 HISTOGRAMS = {k: config["features"][k] for k in ("color", "deriv")}
 FAKEPRINT = config["features"]["fakeprint"]
+#: what a bundle records and scoring repeats: the clip, spectrogram and feature settings
+PREPROCESSING = {
+    "clip": {k: config["clip"][k] for k in ("seconds", "sample_rate")},
+    "spectrogram": config["spectrogram"],
+    "features": config["features"],
+}
 
 
 VARIANTS = plan_variants(config)

@@ -1,22 +1,38 @@
 """The human-only false-positive benchmark: every bundle scores every window of music no
-model trained on, exactly as `synthdetect predict` would (:class:`Scorer`)."""
+model trained on, exactly as `synthdetect predict` would (:class:`Scorer`).
+
+Decoding a collection and making its spectrograms is the same work for every bundle of a
+run, and most of the cost: :func:`collection_windows` does it once per collection with the
+run's preprocessing, and :func:`score_windows` gives each bundle the stored inputs, after
+checking that its preprocessing is the one they were made with."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from synthdetect.audio.io import AudioError, decoder_messages
+from synthdetect.evaluation.calibration import sigmoid
+from synthdetect.serving.bundle import recorded_preprocessing
 from synthdetect.serving.cli import collect_files
-from synthdetect.serving.scoring import Scorer
+from synthdetect.serving.scoring import Preprocessor, Scorer, describe_error
 
 log = logging.getLogger(__name__)
 
-__all__ = ["SCORE_COLUMNS", "collection_files", "score_collections"]
+__all__ = [
+    "SCORE_COLUMNS",
+    "collection_files",
+    "collection_windows",
+    "read_windows",
+    "score_windows",
+]
 
 SCORE_COLUMNS = [
     "collection",
@@ -42,35 +58,138 @@ def collection_files(spec: Mapping) -> list[Path]:
     return sorted(p for p in root.glob(pattern) if p in found)
 
 
-def score_collections(
+WINDOW_COLUMNS = ["collection", "recording", "file", "start_s", "status", "message", "row"]
+
+
+def collection_windows(
+    name: str,
+    spec: Mapping,
+    preprocessing: Mapping,
+    out: str | os.PathLike,
+    *,
+    clips: bool = False,
+) -> pd.DataFrame:
+    """Decode every file of a collection once and store each window's inputs in ``out``:
+    ``images.npy`` (the spectrogram images, uint8 NHWC), with ``clips`` also
+    ``fakeprints.npy``, and ``windows.parquet`` (``WINDOW_COLUMNS``: ``row`` indexes the
+    arrays). A file that cannot be scored is one row with status ``error`` and the reason,
+    a file shorter than one window one row with status ``short``."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    root = Path(spec["path"])
+    files = collection_files(spec)
+    rows, images, prints = [], [], []
+    with Preprocessor(preprocessing) as pre:
+        for path in tqdm(files, desc=name, unit="file", leave=False):
+            base = {"collection": name, "recording": f"{name}/{path.relative_to(root).as_posix()}"}
+            base["file"] = str(path)
+            plan = pre.plan(path)
+            if not plan.found.ok:
+                rows.append(base | {"status": "error", "message": plan.found.reason})
+                continue
+            if any(w.padded for w in plan.windows):
+                rows.append(base | {"status": "short", "message": "shorter than one window"})
+                continue
+            file_images, file_prints = [], []
+            try:
+                with decoder_messages():
+                    for _, batch in pre.batches(path, plan):
+                        file_images += [pre.image(y) for y in batch]
+                        if clips:
+                            file_prints.append(pre.fakeprints(batch))
+            except AudioError as err:  # the file changed, or a window decodes worse
+                rows.append(base | {"status": "error", "message": err.reason})
+                continue
+            except Exception as err:  # any undecodable input is a per-file row
+                rows.append(base | {"status": "error", "message": describe_error(err)})
+                log.debug("decoding %s failed", path, exc_info=True)
+                continue
+            first = len(images)
+            images += file_images
+            prints += file_prints
+            rows += [
+                base | {"start_s": w.start_s, "status": "ok", "row": first + i}
+                for i, w in enumerate(plan.windows)
+            ]
+    size = [int(v) for v in preprocessing["spectrogram"].get("size", (224, 224))]
+    empty = np.zeros((0, size[1], size[0], 3), np.uint8)
+    np.save(out / "images.npy", np.stack(images) if images else empty)
+    if clips:
+        np.save(out / "fakeprints.npy", np.concatenate(prints) if prints else np.zeros((0, 0)))
+    recorded = recorded_preprocessing(preprocessing)
+    (out / "preprocessing.json").write_text(json.dumps(recorded, sort_keys=True, indent=2))
+    table = pd.DataFrame(rows, columns=WINDOW_COLUMNS).astype({"row": "Int64"})
+    table.to_parquet(out / "windows.parquet", index=False)
+    log.info("%s: %d files of %s, %d windows", name, len(files), root, len(images))
+    return table
+
+
+def read_windows(folder: str | os.PathLike, preprocessing: Mapping) -> dict:
+    """A collection's stored windows, refused where they were made with other
+    preprocessing than ``preprocessing`` (a bundle's)."""
+    folder = Path(folder)
+    made = json.loads((folder / "preprocessing.json").read_text())
+    wanted = recorded_preprocessing(preprocessing)
+    if made != wanted:
+        differ = sorted(_differences(made, wanted))
+        raise ValueError(
+            f"{folder}: windows made with other preprocessing than the bundle's "
+            f"({', '.join(differ)} differ); rerun the benchmark_windows rule"
+        )
+    prints = folder / "fakeprints.npy"
+    return {
+        "windows": pd.read_parquet(folder / "windows.parquet"),
+        "images": np.load(folder / "images.npy", mmap_mode="r"),
+        "fakeprints": np.load(prints) if prints.exists() else None,
+    }
+
+
+def _differences(a: Mapping, b: Mapping, prefix: str = "") -> list[str]:
+    """The dotted keys where two nested mappings differ."""
+    out = []
+    for key in sorted(set(a) | set(b)):
+        x, y = a.get(key), b.get(key)
+        if isinstance(x, Mapping) and isinstance(y, Mapping):
+            out += _differences(x, y, f"{prefix}{key}.")
+        elif x != y:
+            out.append(f"{prefix}{key}")
+    return out
+
+
+def score_windows(
     bundle: str | os.PathLike,
-    collections: Mapping[str, Mapping],
+    folders: Mapping[str, str | os.PathLike],
     *,
     threads: int | None = None,
 ) -> pd.DataFrame:
     """One row per scored window (``SCORE_COLUMNS``, ``distance`` from the training split
-    where the bundle has an OOD model); a file that cannot be scored is one
-    row with status ``error`` and the reason, and a file shorter than one window one row
-    with status ``short``: neither counts in a false-positive rate."""
-    rows = []
+    where the bundle has an OOD model) of each collection's stored windows
+    (:func:`collection_windows`); error and short rows carry over and count in no rate."""
+    frames = []
     with Scorer(bundle, threads=threads) as scorer:
-        for name, spec in collections.items():
-            root = Path(spec["path"])
-            files = collection_files(spec)
-            for path in tqdm(files, desc=f"{name}", unit="file", leave=False):
-                recording = f"{name}/{path.relative_to(root).as_posix()}"
-                result = scorer.score_file(path)
-                base = {"collection": name, "recording": recording, "file": str(path)}
-                if result.status != "ok":
-                    rows.append(base | {"status": "error", "message": result.message})
-                elif result.padded:
-                    rows.append(base | {"status": "short", "message": result.message})
-                else:
-                    rows += [
-                        base
-                        | {"start_s": w.start_s, "p_ai": w.p_ai, "distance": w.distance}
-                        | {"status": "ok"}
-                        for w in result.windows
-                    ]
-            log.info("%s: %d files of %s", name, len(files), root)
-    return pd.DataFrame(rows, columns=SCORE_COLUMNS)
+        for name, folder in folders.items():
+            stored = read_windows(folder, scorer.bundle.preprocessing)
+            table = stored["windows"]
+            ok = table[table.status == "ok"]
+            if scorer.input == "clip" and stored["fakeprints"] is None:
+                raise ValueError(
+                    f"{folder}: no fakeprints stored for collection {name!r}, which the "
+                    f"{scorer.bundle.family} bundle scores; rerun benchmark_windows with clips"
+                )
+            p_ai, distance = [], []
+            for _, file_rows in ok.groupby("file", sort=False):  # predict's batches
+                rows = file_rows.row.to_numpy(np.int64)
+                for a in range(0, len(rows), scorer.batch_windows):
+                    idx = rows[a : a + scorer.batch_windows]
+                    if scorer.input == "clip":
+                        X = stored["fakeprints"][idx]
+                    else:
+                        X = scorer.model_inputs(list(stored["images"][idx]))
+                    z, dist = scorer.predict(X)
+                    p_ai += [float(v) for v in sigmoid(z)]
+                    distance += [None] * len(idx) if dist is None else [float(d) for d in dist]
+            scored = ok.assign(p_ai=p_ai, distance=distance)
+            frames.append(pd.concat([table[table.status != "ok"], scored]).sort_index())
+            log.info("%s: %d windows scored from %s", name, len(ok), folder)
+    out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    return out.reindex(columns=SCORE_COLUMNS)

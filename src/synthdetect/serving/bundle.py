@@ -148,6 +148,25 @@ def validate_preprocessing(pre: Any, where: str = "bundle.json") -> dict[str, An
     return dict(pre)
 
 
+def recorded_preprocessing(preprocessing: Mapping[str, Any]) -> dict[str, Any]:
+    """The preprocessing as a bundle records it: the clip's length and rate, the
+    spectrogram and feature sections, a plain copy (tuples become lists, as they read
+    back), checked."""
+    clip = preprocessing["clip"]
+    return validate_preprocessing(
+        json.loads(
+            json.dumps(
+                {
+                    "clip": {k: clip[k] for k in ("seconds", "sample_rate") if k in clip},
+                    "spectrogram": preprocessing["spectrogram"],
+                    "features": preprocessing["features"],
+                }
+            )
+        ),
+        "preprocessing",
+    )
+
+
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
@@ -446,19 +465,7 @@ def write_bundle(
     """
     out = Path(out_dir)
     weights = Path(weights)
-    clip = preprocessing["clip"]
-    pre = validate_preprocessing(
-        json.loads(  # a plain copy: tuples become lists, as they read back
-            json.dumps(
-                {
-                    "clip": {k: clip[k] for k in ("seconds", "sample_rate") if k in clip},
-                    "spectrogram": preprocessing["spectrogram"],
-                    "features": preprocessing["features"],
-                }
-            )
-        ),
-        "preprocessing",
-    )
+    pre = recorded_preprocessing(preprocessing)
     spec = model_spec(model, hp, pre)
     suffix = "." + registry.get(model).family.weights
     if weights.suffix != suffix:

@@ -36,10 +36,10 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 import pandas as pd
@@ -64,7 +64,17 @@ from synthdetect.serving.bundle import Bundle, read_bundle
 
 log = logging.getLogger(__name__)
 
-__all__ = ["AGGREGATES", "FileScore", "Scorer", "Window", "WindowScore", "plan_windows"]
+__all__ = [
+    "AGGREGATES",
+    "FileScore",
+    "Plan",
+    "Preprocessor",
+    "Scorer",
+    "Window",
+    "WindowScore",
+    "describe_error",
+    "plan_windows",
+]
 
 AGGREGATES = ("mean", "max")
 
@@ -154,7 +164,7 @@ def plan_windows(
     return windows
 
 
-def _describe(err: Exception) -> str:
+def describe_error(err: Exception) -> str:
     """One line saying why a file could not be scored."""
     if isinstance(err, sf.LibsndfileError):
         # libsndfile's own words can mislead (a corrupt MP3 reads "does not exist")
@@ -170,44 +180,25 @@ def _is_torch(model: Any) -> bool:
     return not hasattr(model, "predict_proba")
 
 
-class Scorer:
-    """A loaded bundle that scores files window by window."""
+class Preprocessor:
+    """The workflow's per-track stages with a bundle's preprocessing, in memory: what a
+    window of a file becomes before any model sees it."""
 
-    def __init__(
-        self,
-        bundle: Bundle | str | os.PathLike,
-        *,
-        device: str = "cpu",
-        threads: int | None = None,
-        batch_windows: int = 32,
-    ) -> None:
-        self.bundle = bundle if isinstance(bundle, Bundle) else read_bundle(bundle)
-        if FAMILIES[self.bundle.family].torch:  # a forest scores without importing torch
-            from synthdetect.models import training
-
-            training.set_threads(threads)
-        self.device = device
-        self.model = self.bundle.load_model(device)
-        pre = self.bundle.preprocessing
+    def __init__(self, preprocessing: Mapping[str, Any], *, batch_windows: int = 32) -> None:
+        pre = preprocessing
+        self.preprocessing = pre
         self.seconds = float(pre["clip"]["seconds"])
         self.sample_rate = int(pre["clip"]["sample_rate"])
         self.silence_dbfs = float(pre["clip"].get("silence_dbfs", -60.0))
         self.spectrogram = dict(pre["spectrogram"])
         self.features = pre["features"]
-        spec = self.bundle.meta["model"]
-        self.input = spec["input"]
-        self.kind = spec.get("feature_kind")
         self.batch_windows = max(1, int(batch_windows))
-        self.ood = self.bundle.load_ood()
-        ab = self.bundle.abstain or {}
-        self.cutoff = ab.get("cutoff")
-        self.band = float(ab.get("band", 0.0))
         self._tmp = tempfile.TemporaryDirectory(prefix="synthdetect-")
 
     def close(self) -> None:
         self._tmp.cleanup()
 
-    def __enter__(self) -> Scorer:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -239,31 +230,99 @@ class Scorer:
         """The spectrogram stage: the RGB image the image models see (PNG is lossless)."""
         return spectrogram_image(y, sample_rate=self.sample_rate, **self.spectrogram)
 
-    def window_inputs(self, clips: Sequence[np.ndarray]) -> np.ndarray:
-        """Model input rows for a batch of window clips: the fakeprints of the clips, or
-        the rows :meth:`model_inputs` makes of their spectrogram images."""
-        if self.input == "clip":
-            settings = check_fakeprint(self.features.get("fakeprint"))
-            return np.stack([fakeprint(y, self.sample_rate, **settings) for y in clips])
-        return self.model_inputs([self.image(y) for y in clips])
+    def fakeprints(self, clips: Sequence[np.ndarray]) -> np.ndarray:
+        """The fakeprint stage: one row per window clip."""
+        settings = check_fakeprint(self.features.get("fakeprint"))
+        return np.stack([fakeprint(y, self.sample_rate, **settings) for y in clips])
 
-    def model_inputs(self, images: Sequence[np.ndarray]) -> np.ndarray:
-        """Model input rows for a batch of window images: uint8 NHWC or feature rows."""
-        if self.input == "image":
-            return np.stack(images).astype(np.uint8, copy=False)
+    def histogram_rows(self, images: Sequence[np.ndarray], kind: str) -> np.ndarray:
+        """The histogram stage and the feature normalisation: one ``kind`` row per image."""
         color, deriv = self.features["color"], self.features["deriv"]
         hists = [track_histograms(im, color=color, deriv=deriv) for im in images]
         raw = pd.DataFrame(
             {
                 "source": ["score"] * len(hists),
                 "track": [str(i) for i in range(len(hists))],
-                self.kind: [h[self.kind] for h in hists],
+                kind: [h[kind] for h in hists],
             }
         )
-        names = feature_names(self.kind, color=color, deriv=deriv)
-        groups = len(color["channels"]) if self.kind == "color" else 1
-        table = feature_table(raw, self.kind, names, groups=groups)
+        names = feature_names(kind, color=color, deriv=deriv)
+        groups = len(color["channels"]) if kind == "color" else 1
+        table = feature_table(raw, kind, names, groups=groups)
         return table[names].to_numpy(np.float32, copy=True)
+
+    # -- files -----------------------------------------------------------------------
+
+    def plan(self, path: str | os.PathLike, hop_s: float | None = None) -> Plan:
+        """Decode the whole file once (:func:`~synthdetect.audio.io.inspect`) and lay its
+        windows; ``found.ok`` False: the file cannot be scored (``found.reason``)."""
+        found = inspect(path, seconds=None, silence_dbfs=self.silence_dbfs)
+        if not found.ok:
+            return Plan(found, [], None)
+        truncated = any(w.startswith("truncated") for w in found.warnings)
+        frames = int(round(found.duration_s * found.samplerate)) if truncated else None
+        return Plan(found, plan_windows(found.duration_s, self.seconds, hop_s), frames)
+
+    def batches(
+        self, path: str | os.PathLike, plan: Plan
+    ) -> Iterator[tuple[list[Window], list[np.ndarray]]]:
+        """The plan's windows and their clips, ``batch_windows`` at a time; raises
+        :class:`~synthdetect.audio.io.AudioError` where a window decodes worse than the
+        whole file did."""
+        for a in range(0, len(plan.windows), self.batch_windows):
+            batch = plan.windows[a : a + self.batch_windows]
+            yield batch, [self.clip(path, w.start_s, frames=plan.frames) for w in batch]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A decoded file's inspection and the windows it is scored on."""
+
+    found: Any  # synthdetect.audio.io.Inspection
+    windows: list[Window]
+    frames: int | None  # decodable frames of a truncated file (None: all)
+
+
+class Scorer(Preprocessor):
+    """A loaded bundle that scores files window by window."""
+
+    def __init__(
+        self,
+        bundle: Bundle | str | os.PathLike,
+        *,
+        device: str = "cpu",
+        threads: int | None = None,
+        batch_windows: int = 32,
+    ) -> None:
+        bundle = bundle if isinstance(bundle, Bundle) else read_bundle(bundle)
+        super().__init__(bundle.preprocessing, batch_windows=batch_windows)
+        self.bundle = bundle
+        if FAMILIES[bundle.family].torch:  # a forest scores without importing torch
+            from synthdetect.models import training
+
+            training.set_threads(threads)
+        self.device = device
+        self.model = bundle.load_model(device)
+        spec = bundle.meta["model"]
+        self.input = spec["input"]
+        self.kind = spec.get("feature_kind")
+        self.ood = bundle.load_ood()
+        ab = bundle.abstain or {}
+        self.cutoff = ab.get("cutoff")
+        self.band = float(ab.get("band", 0.0))
+
+    def window_inputs(self, clips: Sequence[np.ndarray]) -> np.ndarray:
+        """Model input rows for a batch of window clips: the fakeprints of the clips, or
+        the rows :meth:`model_inputs` makes of their spectrogram images."""
+        if self.input == "clip":
+            return self.fakeprints(clips)
+        return self.model_inputs([self.image(y) for y in clips])
+
+    def model_inputs(self, images: Sequence[np.ndarray]) -> np.ndarray:
+        """Model input rows for a batch of window images: uint8 NHWC or feature rows."""
+        if self.input == "image":
+            return np.stack(images).astype(np.uint8, copy=False)
+        return self.histogram_rows(images, self.kind)
 
     def logits(self, X: np.ndarray) -> np.ndarray:
         """Calibrated logits (model logit, clipped as in calibration, / temperature)."""
@@ -312,21 +371,17 @@ class Scorer:
             raise ValueError(f"aggregate must be one of {AGGREGATES}, not {aggregate!r}")
         threshold = self.bundle.threshold if threshold is None else float(threshold)
         result = FileScore(path=str(path), status="error")
-        found = inspect(path, seconds=None, silence_dbfs=self.silence_dbfs)
+        plan = self.plan(path, hop_s)
+        found = plan.found
         if found.duration_s > 0:
             result.duration_s = round(found.duration_s, 3)
         if not found.ok:
             result.message = found.reason
             return result
-        truncated = any(w.startswith("truncated") for w in found.warnings)
-        frames = int(round(found.duration_s * found.samplerate)) if truncated else None
-        windows = plan_windows(found.duration_s, self.seconds, hop_s)
         scores: list[WindowScore] = []
         try:
             with decoder_messages() as chatter:
-                for a in range(0, len(windows), self.batch_windows):
-                    batch = windows[a : a + self.batch_windows]
-                    clips = [self.clip(path, w.start_s, frames=frames) for w in batch]
+                for batch, clips in self.batches(path, plan):
                     z, dist = self.predict(self.window_inputs(clips))
                     dist = [None] * len(batch) if dist is None else [float(d) for d in dist]
                     scores += [
@@ -337,7 +392,7 @@ class Scorer:
             result.message = err.reason
             return result
         except Exception as err:  # any undecodable input is a per-file result, not a crash
-            result.message = _describe(err)
+            result.message = describe_error(err)
             log.debug("scoring %s failed", path, exc_info=True)
             return result
         z = np.array([s.logit for s in scores])
