@@ -47,13 +47,14 @@ def test_a_script_entry_is_followed(tmp_path):
     assert found == {"__init__.py", "c.py"}
 
 
-def _reached(script: str) -> set[str]:
-    path = REPO / "workflow/scripts" / script
+def _reached(entry: str) -> set[str]:
+    """What a workflow script (``name.py``) or a `run:` block's module reaches."""
+    path = str(REPO / "workflow/scripts" / entry) if entry.endswith(".py") else entry
     return {p.relative_to(SRC).as_posix() for p in reached_modules([path], SRC)}
 
 
 def test_workflow_scripts_reach_what_they_run():
-    evaluate = _reached("evaluate.py")
+    evaluate = _reached("synthdetect.evaluation.evaluate")
     assert "synthdetect/evaluation/metrics.py" in evaluate
     assert "synthdetect/models/forest.py" in evaluate  # imported inside models.run.load_model
     train = _reached("train.py")

@@ -103,9 +103,10 @@ def test_cnn_hyperparameter_reruns_only_cnn_and_report(run):
 
 
 def test_editing_an_imported_module_reruns_exactly_the_rules_that_reach_it(run, tmp_path):
-    """``evaluation/metrics.py`` is reached by `evaluate` (script -> evaluation.evaluate ->
-    metrics) and `calibrate` (calibration imports it inside a function), by no training
-    rule: editing it reruns those and what follows them, and nothing upstream."""
+    """``evaluation/metrics.py`` is reached by `evaluate` (its `run:` block's
+    evaluation.evaluate -> metrics) and `calibrate` (calibration imports it inside a
+    function), by no training rule: editing it reruns those and what follows them, and
+    nothing upstream."""
     work, _ = run
     repo = tmp_path / "repo"
     for part in ("workflow", "src", "config"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -40,3 +41,30 @@ def log_bucket(log_path: str | os.PathLike, stage: str, bucket: str, n_tracks: i
             log.write(f"{type(exc).__name__}: {exc}\n")
             raise
         log.write(f"{stage} {bucket}: done in {time.perf_counter() - started:.2f} s\n")
+
+
+@contextmanager
+def thread_log(log_path: str | os.PathLike, level: int = logging.INFO):
+    """The log of a `run:` job that calls the library: the records this thread logs go to
+    the job's log file, and no other job's (Snakemake runs `run:` blocks in threads of its
+    own process, where :func:`setup_logging` would reach every job). A failure is logged
+    with its traceback before it propagates."""
+    path = Path(log_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path, mode="w")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    me = threading.get_ident()
+    handler.addFilter(lambda record: record.thread == me)
+    handler.setLevel(level)
+    library = logging.getLogger("synthdetect")
+    if library.getEffectiveLevel() > level:
+        library.setLevel(level)
+    library.addHandler(handler)
+    try:
+        yield
+    except BaseException:
+        library.exception("the job failed")
+        raise
+    finally:
+        library.removeHandler(handler)
+        handler.close()

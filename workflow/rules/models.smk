@@ -84,15 +84,13 @@ rule evaluate:
         ),
     log:
         "{variant}/logs/evaluate/{model}.log",
-    benchmark:
-        "{variant}/benchmarks/evaluate/{model}.tsv"
     wildcard_constraints:
         variant=folder_pattern("table1", "control", "cross"),
-    conda:
-        "../../envs/synthdetect.yaml"
-    # scoring features is a few milliseconds of work behind a process start: two such
-    # jobs side by side use two cores; a network's forward passes use both
-    threads: lambda wildcards: 2 if registry.get(wildcards.model).images else 1
+    # a `run:` block in Snakemake's own process: the work is a second or two behind
+    # seconds of imports, which this process pays once instead of once per job (80 jobs
+    # in the demo); torch there runs on one thread, so a score never depends on which
+    # jobs ran beside it
+    threads: 1
     resources:
         mem_mb=4000,
         runtime=30,
@@ -101,6 +99,10 @@ rule evaluate:
         device=config["models"]["device"],
         sources=sources_param,
         covers=covered_sources,
-        code=code("evaluate.py"),
-    script:
-        "../scripts/evaluate.py"
+        code=code("synthdetect.evaluation.evaluate"),
+    run:
+        from synthdetect.evaluation.evaluate import evaluate_job
+
+        evaluate_job(
+            wildcards.model, input, output, params, threads=threads, log=log[0]
+        )

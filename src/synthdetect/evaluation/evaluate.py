@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -13,7 +13,7 @@ import pandas as pd
 from synthdetect.evaluation.metrics import CLASS_NAMES, binary_metrics
 from synthdetect.figures import new_figure, save_figure
 from synthdetect.models import registry
-from synthdetect.models.run import SplitData, load_model, predict
+from synthdetect.models.run import SplitData, load_model, load_splits, predict, select_sources
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,36 @@ def evaluate(
     )
     log.info("%s test: %s", name, {k: metrics[k] for k in ("accuracy", "f1", "roc_auc")})
     return metrics
+
+
+def evaluate_job(
+    name: str,
+    inputs: Mapping[str, str],
+    outputs: Mapping[str, str],
+    params: Mapping,
+    *,
+    threads: int,
+    log: str | os.PathLike,
+) -> dict:
+    """The `evaluate` rule (a `run:` block in Snakemake's process): the model's inputs
+    cut into the manifest's splits (``params.covers``: the sources they hold), the
+    cross-source setting applied (``params.sources``: train/test sources), then
+    :func:`evaluate` into the rule's three outputs, logging to the job's ``log`` only."""
+    from synthdetect.logs import thread_log
+
+    with thread_log(log):
+        data = load_splits(name, inputs["manifest"], dict(inputs.items()), sources=params["covers"])
+        return evaluate(
+            name,
+            inputs["model"],
+            select_sources(data, **params["sources"]),
+            outputs["predictions"],
+            outputs["metrics"],
+            outputs["confusion"],
+            hp=params["hp"],
+            device=params["device"],
+            threads=threads,
+        )
 
 
 def plot_confusion_matrix(
