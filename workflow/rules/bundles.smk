@@ -270,7 +270,8 @@ rule abstain_scores:
         f"{RESULTS}/benchmarks/abstain_scores/{{model}}.tsv"
     conda:
         "../../envs/synthdetect.yaml"
-    threads: 2
+    # decoding and spectrograms hold one core; a network's forward passes use two
+    threads: lambda wildcards: 2 if registry.get(wildcards.model).images else 1
     resources:
         mem_mb=4000,
         runtime=60,
