@@ -9,13 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
-import torch
-from test_bundle import CAL, CNN_HP, PRE, mlp_bundle
+from test_bundle import PRE, cnn_bundle, mlp_bundle
 
-from synthdetect.models.networks import PaperCNN
-from synthdetect.models.training import save_state_dict
 from synthdetect.serving.benchmark import collection_windows, read_windows, score_windows
-from synthdetect.serving.bundle import write_bundle
 from synthdetect.serving.scoring import Scorer
 
 SR = 22050
@@ -37,20 +33,6 @@ def collection(tmp_path_factory):
     sf.write(root / "short.flac", tones(7, 10.0), SR)
     (root / "empty.mp3").write_bytes(b"")
     return root
-
-
-def cnn_bundle(tmp_path):
-    torch.manual_seed(0)
-    save_state_dict(PaperCNN(32, channels=(4, 8, 8), hidden=8), tmp_path / "cnn.pt")
-    write_bundle(
-        tmp_path / "cnn",
-        model="cnn",
-        weights=tmp_path / "cnn.pt",
-        hp=CNN_HP,
-        preprocessing=PRE,
-        calibration=CAL,
-    )
-    return tmp_path / "cnn"
 
 
 def test_stored_windows_score_as_predict_scores_the_files(collection, tmp_path):

@@ -73,6 +73,21 @@ def mlp_bundle(tmp_path: Path, n_features: int = 20, name: str = "mlp_color") ->
     return out
 
 
+def cnn_bundle(tmp_path: Path) -> Path:
+    """A paper CNN bundle (32 px images) of seeded untrained weights."""
+    torch.manual_seed(0)
+    save_state_dict(PaperCNN(32, channels=(4, 8, 8), hidden=8), tmp_path / "cnn.pt")
+    write_bundle(
+        tmp_path / "cnn",
+        model="cnn",
+        weights=tmp_path / "cnn.pt",
+        hp=CNN_HP,
+        preprocessing=PRE,
+        calibration=CAL,
+    )
+    return tmp_path / "cnn"
+
+
 def edit(bundle: Path, change) -> Path:
     meta = json.loads((bundle / "bundle.json").read_text())
     change(meta)
@@ -202,16 +217,7 @@ def test_preprocessing_that_does_not_fit_the_model_is_refused(tmp_path):
         r"\(preprocessing mismatch\)",
     ):
         read_bundle(out)
-    save_state_dict(PaperCNN(32, channels=(4, 8, 8), hidden=8), tmp_path / "cnn.pt")
-    write_bundle(
-        tmp_path / "cnn",
-        model="cnn",
-        weights=tmp_path / "cnn.pt",
-        hp=CNN_HP,
-        preprocessing=PRE,
-        calibration=CAL,
-    )
-    edit(tmp_path / "cnn", lambda m: m["preprocessing"]["spectrogram"].update(size=[64, 64]))
+    edit(cnn_bundle(tmp_path), lambda m: m["preprocessing"]["spectrogram"].update(size=[64, 64]))
     with pytest.raises(BundleError, match=r"model\.image_size is \[32, 32\].*\[64, 64\]"):
         read_bundle(tmp_path / "cnn")
 

@@ -81,8 +81,8 @@ def collection_windows(
     rows, images, prints = [], [], []
     with Preprocessor(preprocessing) as pre:
         for path in tqdm(files, desc=name, unit="file", leave=False):
-            base = {"collection": name, "recording": f"{name}/{path.relative_to(root).as_posix()}"}
-            base["file"] = str(path)
+            recording = f"{name}/{path.relative_to(root).as_posix()}"
+            base = {"collection": name, "recording": recording, "file": str(path)}
             plan = pre.plan(path)
             if not plan.found.ok:
                 rows.append(base | {"status": "error", "message": plan.found.reason})
@@ -111,8 +111,8 @@ def collection_windows(
                 base | {"start_s": w.start_s, "status": "ok", "row": first + i}
                 for i, w in enumerate(plan.windows)
             ]
-    size = [int(v) for v in preprocessing["spectrogram"].get("size", (224, 224))]
-    empty = np.zeros((0, size[1], size[0], 3), np.uint8)
+    height, width = (int(v) for v in preprocessing["spectrogram"]["size"])
+    empty = np.zeros((0, height, width, 3), np.uint8)
     np.save(out / "images.npy", np.stack(images) if images else empty)
     if clips:
         np.save(out / "fakeprints.npy", np.concatenate(prints) if prints else np.zeros((0, 0)))
