@@ -54,18 +54,22 @@ CNN_HP = {
 }
 
 
+def export(out: Path, model: str, weights: Path, hp: dict, **extra):
+    """``write_bundle`` with these tests' preprocessing and (unless given) calibration."""
+    extra.setdefault("calibration", CAL)
+    return write_bundle(out, model=model, weights=weights, hp=hp, preprocessing=PRE, **extra)
+
+
 def mlp_bundle(tmp_path: Path, n_features: int = 20, name: str = "mlp_color") -> Path:
     torch.manual_seed(0)
     weights = tmp_path / "mlp.pt"
     save_state_dict(HistogramMLP(n_features, hidden=(8, 4)), weights)
     out = tmp_path / "bundles" / name
-    write_bundle(
+    export(
         out,
-        model=name,
-        weights=weights,
-        hp=MLP_HP,
-        preprocessing=PRE,
-        calibration=CAL,
+        name,
+        weights,
+        MLP_HP,
         metrics={"accuracy": 0.9},
         ci={"accuracy": {"low": 0.8}},
         training={"seed": 0},
@@ -77,15 +81,7 @@ def cnn_bundle(tmp_path: Path) -> Path:
     """A paper CNN bundle (32 px images) of seeded untrained weights."""
     torch.manual_seed(0)
     save_state_dict(PaperCNN(32, channels=(4, 8, 8), hidden=8), tmp_path / "cnn.pt")
-    write_bundle(
-        tmp_path / "cnn",
-        model="cnn",
-        weights=tmp_path / "cnn.pt",
-        hp=CNN_HP,
-        preprocessing=PRE,
-        calibration=CAL,
-    )
-    return tmp_path / "cnn"
+    return export(tmp_path / "cnn", "cnn", tmp_path / "cnn.pt", CNN_HP).path
 
 
 def edit(bundle: Path, change) -> Path:
@@ -133,26 +129,13 @@ def test_forest_and_cnn_bundles_load_and_predict(tmp_path):
     rng = np.random.default_rng(0)
     X, y = rng.random((30, 100)), np.tile([0, 1], 15)
     save_sklearn(train_random_forest(X, y, seed=0, n_estimators=4), tmp_path / "rf.skops")
-    rf = write_bundle(
-        tmp_path / "rf",
-        model="rf_deriv",
-        weights=tmp_path / "rf.skops",
-        hp={"n_estimators": 4, "max_depth": None},
-        preprocessing=PRE,
-        calibration=CAL,
+    rf = export(
+        tmp_path / "rf", "rf_deriv", tmp_path / "rf.skops", {"n_estimators": 4, "max_depth": None}
     )
     assert rf.meta["model"]["n_features"] == 100
     assert read_bundle(rf.path).load_model().predict_proba(X).shape == (30, 2)
 
-    save_state_dict(PaperCNN(32, channels=(4, 8, 8), hidden=8), tmp_path / "cnn.pt")
-    cnn = write_bundle(
-        tmp_path / "cnn",
-        model="cnn",
-        weights=tmp_path / "cnn.pt",
-        hp=CNN_HP,
-        preprocessing=PRE,
-        calibration=CAL,
-    )
+    cnn = read_bundle(cnn_bundle(tmp_path))
     assert cnn.meta["model"]["image_size"] == [32, 32]
     net = read_bundle(cnn.path).load_model()
     assert net(torch.zeros(2, 3, 32, 32)).shape == (2, 1)
@@ -255,14 +238,7 @@ def test_not_a_bundle(tmp_path):
 def test_export_refuses_weights_of_another_shape_and_leaves_nothing(tmp_path):
     save_state_dict(HistogramMLP(30, hidden=(8, 4)), tmp_path / "mlp.pt")
     with pytest.raises(BundleError, match="do not load into a HistogramMLP"):
-        write_bundle(
-            tmp_path / "b",
-            model="mlp_color",
-            weights=tmp_path / "mlp.pt",
-            hp=MLP_HP,
-            preprocessing=PRE,
-            calibration=CAL,
-        )
+        export(tmp_path / "b", "mlp_color", tmp_path / "mlp.pt", MLP_HP)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mlp.pt"]
 
 
@@ -270,13 +246,6 @@ def test_export_replaces_an_old_bundle(tmp_path):
     out = mlp_bundle(tmp_path)
     (out / "stale.txt").write_text("old")
     cal = copy.deepcopy(CAL) | {"threshold": 0.6}
-    write_bundle(
-        out,
-        model="mlp_color",
-        weights=tmp_path / "mlp.pt",
-        hp=MLP_HP,
-        preprocessing=PRE,
-        calibration=cal,
-    )
+    export(out, "mlp_color", tmp_path / "mlp.pt", MLP_HP, calibration=cal)
     assert not (out / "stale.txt").exists() and read_bundle(out).threshold == 0.6
     shutil.rmtree(out)
