@@ -249,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from synthdetect.features.images import open_image_cache, write_image_cache
     from synthdetect.models import training
-    from synthdetect.models.networks import build_resnet18
+    from synthdetect.models.resnet18 import build_resnet18
     from synthdetect.models.run import build_network
 
     training.configure_cpu(args.threads)

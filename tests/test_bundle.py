@@ -12,8 +12,9 @@ import pytest
 import torch
 
 import synthdetect
+from synthdetect.models.forest import save_sklearn, train_random_forest
 from synthdetect.models.networks import HistogramMLP, PaperCNN
-from synthdetect.models.training import save_sklearn, save_state_dict, train_random_forest
+from synthdetect.models.training import save_state_dict
 from synthdetect.serving.bundle import FORMAT_VERSION, BundleError, read_bundle, write_bundle
 
 PRE = {

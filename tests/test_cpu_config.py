@@ -67,7 +67,7 @@ def test_training_and_inference_entry_points_flush_denormals(tmp_path):
     out = run(
         f"""
         from synthdetect.corpora import autoencoder
-        from synthdetect.models import networks, run, training
+        from synthdetect.models import networks, resnet18, run, training
         from synthdetect.serving import scoring
 
         X = np.random.default_rng(0).random((16, 4), dtype=np.float32)
@@ -77,7 +77,7 @@ def test_training_and_inference_entry_points_flush_denormals(tmp_path):
         fit = dict(epochs=1, lr=1e-3, batch_size=8, seed=0, device="cpu", progress=False)
         check("train_classifier", lambda: training.train_classifier(mlp, (X, y), (X, y), **fit))
         check("predict_logits", lambda: training.predict_logits(mlp, X, device="cpu"))
-        net = networks.build_resnet18("none")
+        net = resnet18.build_resnet18("none")
         check("backbone_features", lambda: training.backbone_features(net, imgs, 2, "cpu"))
         check(
             "train_resnet18_head",

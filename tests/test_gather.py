@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from synthdetect.features.fakeprint import write_track_fakeprint
+from synthdetect.features.fakeprint import fakeprint_table, write_track_fakeprint
 from synthdetect.pipeline.buckets import track_file
 from synthdetect.pipeline.gather import Covered, fakeprint_features
 from synthdetect.pipeline.stages import FAKEPRINT_SUFFIX
@@ -68,3 +68,15 @@ def test_a_missing_track_file_is_named(manifest, tmp_path):
     path, _ = manifest
     with pytest.raises(FileNotFoundError, match="h2"):
         fakeprint_features(Covered(path, tmp_path / "none", BUCKETS, set()), tmp_path / "x")
+
+
+def test_fakeprint_files_of_other_bins_are_named(tmp_path):
+    a, b = tmp_path / "a.parquet", tmp_path / "b.parquet"
+    write_track_fakeprint(a, "human", "h1", np.zeros(3, np.float32), NAMES)
+    write_track_fakeprint(b, "human", "h2", np.zeros(2, np.float32), NAMES[:2])
+    with pytest.raises(ValueError, match="b.parquet.*differ"):
+        fakeprint_table([a, b])
+    old = tmp_path / "old.parquet"
+    pd.DataFrame({"source": ["human"], "track": ["h3"], NAMES[0]: [0.0]}).to_parquet(old)
+    with pytest.raises(ValueError, match="old.parquet.*rerun the fakeprint stage"):
+        fakeprint_table([a, old])

@@ -16,10 +16,9 @@ from synthdetect.models.networks import (
     IMAGENET_STD,
     HistogramMLP,
     PaperCNN,
-    WeightsUnavailableError,
-    build_resnet18,
     normalise,
 )
+from synthdetect.models.resnet18 import WeightsUnavailableError, build_resnet18
 
 
 def _images(n: int, size: int, seed: int = 0) -> np.ndarray:

@@ -12,20 +12,23 @@ from PIL import Image
 
 from synthdetect.evaluation.metrics import binary_metrics
 from synthdetect.features.images import load_image, load_images, open_image_cache, write_image_cache
-from synthdetect.models.networks import HistogramMLP, PaperCNN, build_resnet18
-from synthdetect.models.training import (
+from synthdetect.models.forest import (
     UntrustedModelError,
-    backbone_features,
     load_sklearn,
+    save_sklearn,
+    train_random_forest,
+)
+from synthdetect.models.networks import HistogramMLP, PaperCNN
+from synthdetect.models.resnet18 import build_resnet18
+from synthdetect.models.training import (
+    backbone_features,
     load_state_dict,
     pick_device,
     predict_logits,
     predict_proba,
-    save_sklearn,
     save_state_dict,
     seed_everything,
     train_classifier,
-    train_random_forest,
     train_resnet18_head,
 )
 

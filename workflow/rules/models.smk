@@ -15,9 +15,9 @@ rule train_sklearn:
     wildcard_constraints:
         model=registry.pattern(trainer="sklearn"),
         variant=folder_pattern("table1", "control", "cross"),
-    conda:
-        "../../envs/synthdetect.yaml"
-    # a forest grows its trees on two cores; the fakeprint's logistic regression on one
+    # a forest grows its trees on two cores (threads that release the GIL); the
+    # fakeprint's logistic regression on one. A `run:` block in Snakemake's process, as
+    # `evaluate`: the fit is a second or two behind seconds of imports
     threads: lambda wildcards: 2 if registry.get(wildcards.model).family.name == "rf" else 1
     resources:
         mem_mb=4000,
@@ -28,9 +28,13 @@ rule train_sklearn:
         sources=sources_param,
         covers=covered_sources,
         device=config["models"]["device"],
-        code=code("train.py"),
-    script:
-        "../scripts/train.py"
+        code=code("synthdetect.models.run"),
+    run:
+        from synthdetect.models.run import train_job
+
+        train_job(
+            wildcards.model, input, output, params, threads=threads, log=log[0]
+        )
 
 
 rule train_torch:
@@ -53,7 +57,9 @@ rule train_torch:
         variant=folder_pattern("table1", "control", "cross"),
     conda:
         "../../envs/synthdetect.yaml"
-    threads: 2
+    # an MLP's batches are too small for a second thread to pay (its CPU time equals its
+    # wall time on two): the second core runs another job instead
+    threads: lambda wildcards: 2 if registry.get(wildcards.model).images else 1
     resources:
         mem_mb=lambda wildcards: 8000 if registry.get(wildcards.model).images else 4000,
         runtime=lambda wildcards: 240 if registry.get(wildcards.model).images else 60,

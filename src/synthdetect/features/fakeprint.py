@@ -29,6 +29,7 @@ of 100 Hz is about 9 bins at ``n_fft=2048`` and 22.05 kHz.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from collections.abc import Mapping, Sequence
@@ -38,6 +39,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 __all__ = [
     "DEFAULTS",
@@ -228,24 +231,58 @@ def fakeprint(
 # --------------------------------------------------------------------------- files
 
 
+#: Schema metadata key of a per-track file: the bin names, as JSON.
+NAMES_KEY = b"synthdetect.fakeprint_names"
+
+
 def write_track_fakeprint(
     path: str | os.PathLike, source: str, track: str, vector: np.ndarray, names: Sequence[str]
 ) -> None:
-    """One row: the track and its fakeprint, one float32 column per bin (atomically)."""
+    """One row: the track and its fakeprint as one float32 list column, the bin names in
+    the file's metadata (atomically). A column per bin made the file's schema hundreds of
+    fields wide: writing and reading it cost ~100 ms a track (bench/README.md)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if len(vector) != len(names):
         raise ValueError(f"{len(vector)} fakeprint values for {len(names)} names")
-    row = pd.DataFrame([np.asarray(vector, dtype=np.float32)], columns=list(names))
-    row.insert(0, "track", [track])
-    row.insert(0, "source", [source])
+    table = pa.table(
+        {
+            "source": [source],
+            "track": [track],
+            "fakeprint": pa.array([np.asarray(vector, dtype=np.float32)], pa.list_(pa.float32())),
+        },
+        metadata={NAMES_KEY: json.dumps(list(names))},
+    )
     tmp = path.with_name(f".{path.name}.tmp")
-    row.to_parquet(tmp, index=False)
+    pq.write_table(table, tmp)
     os.replace(tmp, path)
 
 
 def fakeprint_table(paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
-    """The per-track fakeprint files stacked: ``source, track`` and one column per bin."""
+    """The per-track fakeprint files stacked: ``source, track`` and one column per bin.
+
+    Every file must hold the same bins (the same settings and sample rate); a file that
+    does not is named."""
     if not paths:
         raise ValueError("no fakeprint files to stack")
-    return pd.concat([pd.read_parquet(p) for p in paths], ignore_index=True)
+    tables = [pq.read_table(p) for p in paths]
+    names = None
+    for path, table in zip(paths, tables, strict=True):
+        own = (table.schema.metadata or {}).get(NAMES_KEY)
+        if own is None or "fakeprint" not in table.column_names:
+            raise ValueError(
+                f"{path} is not a per-track fakeprint file of this version (no "
+                f"{NAMES_KEY.decode()} metadata); rerun the fakeprint stage"
+            )
+        names = names or own
+        if own != names:
+            raise ValueError(
+                f"{path}: its fakeprint bins differ from {paths[0]}'s; rerun the fakeprint "
+                "stage with one set of settings and one sample rate"
+            )
+    stacked = pa.concat_tables(tables)
+    values = np.stack(stacked.column("fakeprint").to_numpy(zero_copy_only=False))
+    table = pd.DataFrame(values.astype(np.float32, copy=False), columns=json.loads(names))
+    table.insert(0, "track", stacked.column("track").to_numpy(zero_copy_only=False))
+    table.insert(0, "source", stacked.column("source").to_numpy(zero_copy_only=False))
+    return table

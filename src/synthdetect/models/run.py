@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import os
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -157,7 +157,7 @@ def build_network(
     weights: str | None = None,
 ):
     """The torch module of a Table 1 model from its hyper-parameters."""
-    from synthdetect.models.networks import HistogramMLP, PaperCNN, build_resnet18
+    from synthdetect.models.networks import HistogramMLP, PaperCNN
 
     family = registry.get(name).family.name
     if family == "mlp":
@@ -170,6 +170,8 @@ def build_network(
             hidden=hp["hidden"],
         )
     if family == "resnet18":
+        from synthdetect.models.resnet18 import build_resnet18
+
         return build_resnet18(weights or hp["weights"])
     raise ValueError(f"no network for model {name!r}")
 
@@ -184,6 +186,37 @@ def network_for(name: str, hp: dict, X: np.ndarray, weights: str | None = None):
         image_size=X.shape[1] if images else 224,
         weights=weights,
     )
+
+
+def train_job(
+    name: str,
+    inputs: Mapping[str, str],
+    outputs: Mapping[str, str],
+    params: Mapping,
+    *,
+    threads: int,
+    log: str | os.PathLike,
+) -> None:
+    """The `train_sklearn` rule (a `run:` block in Snakemake's process, as `evaluate`):
+    the model's train and validation input (``params.covers``: the sources it holds),
+    the setting's sources applied (``params.sources``), then :func:`fit`, logging to the
+    job's ``log`` only. A scikit-learn fit is a second or two behind the seconds its
+    imports take in a fresh process."""
+    from synthdetect.logs import thread_log
+
+    with thread_log(log):
+        data = load_splits(name, inputs["manifest"], dict(inputs.items()), sources=params["covers"])
+        fit(
+            name,
+            select_sources(data, **params["sources"]),
+            outputs["model"],
+            outputs.get("history"),
+            outputs.get("curve"),
+            seed=params["seed"],
+            hp=params["hp"],
+            device=params["device"],
+            threads=threads,
+        )
 
 
 def fit_sklearn(

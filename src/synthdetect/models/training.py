@@ -9,7 +9,8 @@ Labels are 1 = AI, 0 = human; models emit one logit and P(AI) = sigmoid(logit).
 * :func:`train_resnet18_head` is the fast path for the frozen ResNet18: the backbone's
   pooled features are computed once and only the ``fc`` head is trained on them, which
   equals training the whole model with the frozen (eval-mode) backbone.
-* :func:`train_random_forest` for the histogram baselines.
+* The scikit-learn models (random forests, the fakeprint's logistic regression) are
+  :mod:`synthdetect.models.forest`'s.
 * Image models run channels_last (also faster on CPU); on CUDA with bf16 autocast, and
   image arrays that fit are uploaded to the GPU once, otherwise batches go through
   pinned memory.
@@ -25,6 +26,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -32,32 +34,23 @@ import torch
 from torch import nn
 
 from synthdetect.cpu import configure_cpu
-from synthdetect.models.forest import (  # noqa: F401  (re-exported: one import for all models)
-    DEFAULT_TRUSTED_SKLEARN_TYPES,
-    UntrustedModelError,
-    load_sklearn,
-    save_sklearn,
-    train_random_forest,
-)
-from synthdetect.models.networks import FrozenResNet18, is_image_model, normalise
+from synthdetect.models.networks import is_image_model, normalise
+
+if TYPE_CHECKING:
+    from synthdetect.models.resnet18 import FrozenResNet18
 
 __all__ = [
-    "DEFAULT_TRUSTED_SKLEARN_TYPES",
     "TrainResult",
-    "UntrustedModelError",
     "backbone_features",
     "configure_cpu",
-    "load_sklearn",
     "load_state_dict",
     "pick_device",
     "predict_logits",
     "predict_proba",
-    "save_sklearn",
     "save_state_dict",
     "seed_everything",
     "set_threads",
     "train_classifier",
-    "train_random_forest",
     "train_resnet18_head",
 ]
 
