@@ -256,12 +256,40 @@ rule unusual_inputs:
         "../scripts/unusual_inputs.py"
 
 
-rule abstain_scores:
+# the test clips and their unusual copies decoded and preprocessed once, for every bundle
+rule abstain_inputs:
     input:
-        bundle=f"{RESULTS}/bundles/{{model}}",
         unusual=f"{RESULTS}/unusual",
         manifest=f"{RESULTS}/manifest.parquet",
         clips=per_bucket(f"{RESULTS}/clips/{{bucket}}", split="test"),
+    output:
+        directory(f"{RESULTS}/abstain_inputs"),
+    log:
+        f"{RESULTS}/logs/abstain_inputs.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/abstain_inputs.tsv"
+    conda:
+        "../../envs/synthdetect.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    params:
+        clips=f"{RESULTS}/clips",
+        buckets=BUCKETS,
+        sources=VARIANTS[RESULTS].test,
+        preprocessing=PREPROCESSING,
+        # the fakeprint model reads the clip, not the image
+        fakeprints=any(registry.get(m).input == "fakeprint" for m in MODELS),
+        code=code("abstain_inputs.py"),
+    script:
+        "../scripts/abstain_inputs.py"
+
+
+rule abstain_scores:
+    input:
+        bundle=f"{RESULTS}/bundles/{{model}}",
+        inputs=f"{RESULTS}/abstain_inputs",
     output:
         f"{RESULTS}/abstain/{{model}}.parquet",
     log:
@@ -270,15 +298,12 @@ rule abstain_scores:
         f"{RESULTS}/benchmarks/abstain_scores/{{model}}.tsv"
     conda:
         "../../envs/synthdetect.yaml"
-    # decoding and spectrograms hold one core; a network's forward passes use two
+    # a network's forward passes use two cores
     threads: lambda wildcards: 2 if registry.get(wildcards.model).images else 1
     resources:
         mem_mb=4000,
         runtime=60,
     params:
-        clips=f"{RESULTS}/clips",
-        buckets=BUCKETS,
-        sources=VARIANTS[RESULTS].test,
         code=code("abstain_scores.py"),
     script:
         "../scripts/abstain_scores.py"

@@ -1,14 +1,8 @@
-"""A bundle scores the test clips and their unusual copies, as `predict` does."""
-
-from pathlib import Path
+"""A bundle scores the stored test clips and their unusual copies, as `predict` does."""
 
 from synthdetect.logs import setup_logging
-from synthdetect.serving.abstain import UNUSUAL, score_groups, test_clips
+from synthdetect.serving.abstain import score_groups
 
 setup_logging(snakemake.log[0])
-inp, p = snakemake.input, snakemake.params
-groups = {"test": test_clips(inp.manifest, p.clips, p.buckets, p.sources)}
-for kind in UNUSUAL:
-    groups[kind] = sorted(Path(inp.unusual, kind).glob("*.wav"))
-scores = score_groups(inp.bundle, groups, threads=snakemake.threads)
+scores = score_groups(snakemake.input.bundle, snakemake.input.inputs, threads=snakemake.threads)
 scores.to_parquet(snakemake.output[0], index=False)

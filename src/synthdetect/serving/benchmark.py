@@ -8,7 +8,6 @@ checking that its preprocessing is the one they were made with."""
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Mapping
@@ -20,9 +19,14 @@ from tqdm import tqdm
 
 from synthdetect.audio.io import AudioError, decoder_messages
 from synthdetect.evaluation.calibration import sigmoid
-from synthdetect.serving.bundle import recorded_preprocessing
 from synthdetect.serving.cli import collect_files
-from synthdetect.serving.scoring import Preprocessor, Scorer, describe_error
+from synthdetect.serving.scoring import (
+    Preprocessor,
+    Scorer,
+    check_preprocessing,
+    describe_error,
+    write_preprocessing,
+)
 
 log = logging.getLogger(__name__)
 
@@ -116,8 +120,7 @@ def collection_windows(
     np.save(out / "images.npy", np.stack(images) if images else empty)
     if clips:
         np.save(out / "fakeprints.npy", np.concatenate(prints) if prints else np.zeros((0, 0)))
-    recorded = recorded_preprocessing(preprocessing)
-    (out / "preprocessing.json").write_text(json.dumps(recorded, sort_keys=True, indent=2))
+    write_preprocessing(out, preprocessing)
     table = pd.DataFrame(rows, columns=WINDOW_COLUMNS).astype({"row": "Int64"})
     table.to_parquet(out / "windows.parquet", index=False)
     log.info("%s: %d files of %s, %d windows", name, len(files), root, len(images))
@@ -128,32 +131,13 @@ def read_windows(folder: str | os.PathLike, preprocessing: Mapping) -> dict:
     """A collection's stored windows, refused where they were made with other
     preprocessing than ``preprocessing`` (a bundle's)."""
     folder = Path(folder)
-    made = json.loads((folder / "preprocessing.json").read_text())
-    wanted = recorded_preprocessing(preprocessing)
-    if made != wanted:
-        differ = sorted(_differences(made, wanted))
-        raise ValueError(
-            f"{folder}: windows made with other preprocessing than the bundle's "
-            f"({', '.join(differ)} differ); rerun the benchmark_windows rule"
-        )
+    check_preprocessing(folder, preprocessing, "benchmark_windows")
     prints = folder / "fakeprints.npy"
     return {
         "windows": pd.read_parquet(folder / "windows.parquet"),
         "images": np.load(folder / "images.npy", mmap_mode="r"),
         "fakeprints": np.load(prints) if prints.exists() else None,
     }
-
-
-def _differences(a: Mapping, b: Mapping, prefix: str = "") -> list[str]:
-    """The dotted keys where two nested mappings differ."""
-    out = []
-    for key in sorted(set(a) | set(b)):
-        x, y = a.get(key), b.get(key)
-        if isinstance(x, Mapping) and isinstance(y, Mapping):
-            out += _differences(x, y, f"{prefix}{key}.")
-        elif x != y:
-            out.append(f"{prefix}{key}")
-    return out
 
 
 def score_windows(

@@ -33,6 +33,7 @@ warning instead of reaching the terminal.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import tempfile
@@ -60,7 +61,7 @@ from synthdetect.features.histogram_io import feature_table
 from synthdetect.features.histograms import feature_names, track_histograms
 from synthdetect.features.spectrogram import spectrogram_image
 from synthdetect.models.registry import FAMILIES
-from synthdetect.serving.bundle import Bundle, read_bundle
+from synthdetect.serving.bundle import Bundle, read_bundle, recorded_preprocessing
 
 log = logging.getLogger(__name__)
 
@@ -68,12 +69,15 @@ __all__ = [
     "AGGREGATES",
     "FileScore",
     "Plan",
+    "Prepared",
     "Preprocessor",
     "Scorer",
     "Window",
     "WindowScore",
+    "check_preprocessing",
     "describe_error",
     "plan_windows",
+    "write_preprocessing",
 ]
 
 AGGREGATES = ("mean", "max")
@@ -139,6 +143,23 @@ class FileScore:
         return out
 
 
+@dataclass
+class Prepared:
+    """A file decoded and through the preprocessing, before any model: what every bundle
+    with that preprocessing scores (:meth:`Scorer.score_prepared`). ``images`` (uint8
+    NHWC) and ``fakeprints`` hold one row per window, where they were made; ``status``
+    is ``"error"`` (``message`` says why) for a file that cannot be scored."""
+
+    path: str
+    status: str
+    message: str = ""
+    duration_s: float | None = None
+    windows: list[Window] = field(default_factory=list)
+    images: np.ndarray | None = None
+    fakeprints: np.ndarray | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
 def plan_windows(
     duration_s: float, seconds: float, hop_s: float | None = None, *, tail_s: float = 1.0
 ) -> list[Window]:
@@ -174,6 +195,45 @@ def describe_error(err: Exception) -> str:
     else:
         text = f"{type(err).__name__}: {err}"
     return " ".join(text.split())
+
+
+#: The file, in a folder of stored inputs, that says which preprocessing made them.
+PREPROCESSING_FILE = "preprocessing.json"
+
+
+def write_preprocessing(folder: str | os.PathLike, preprocessing: Mapping[str, Any]) -> None:
+    """Record in ``folder`` the preprocessing its stored inputs were made with."""
+    recorded = recorded_preprocessing(preprocessing)
+    text = json.dumps(recorded, sort_keys=True, indent=2)
+    (Path(folder) / PREPROCESSING_FILE).write_text(text)
+
+
+def check_preprocessing(
+    folder: str | os.PathLike, preprocessing: Mapping[str, Any], rule: str
+) -> None:
+    """Refuse stored inputs made with other preprocessing than ``preprocessing`` (a
+    bundle's), naming the keys that differ and the ``rule`` that remakes them."""
+    folder = Path(folder)
+    made = json.loads((folder / PREPROCESSING_FILE).read_text())
+    wanted = recorded_preprocessing(preprocessing)
+    if made != wanted:
+        differ = sorted(_differences(made, wanted))
+        raise ValueError(
+            f"{folder}: inputs made with other preprocessing than the bundle's "
+            f"({', '.join(differ)} differ); rerun the {rule} rule"
+        )
+
+
+def _differences(a: Mapping, b: Mapping, prefix: str = "") -> list[str]:
+    """The dotted keys where two nested mappings differ."""
+    out = []
+    for key in sorted(set(a) | set(b)):
+        x, y = a.get(key), b.get(key)
+        if isinstance(x, Mapping) and isinstance(y, Mapping):
+            out += _differences(x, y, f"{prefix}{key}.")
+        elif x != y:
+            out.append(f"{prefix}{key}")
+    return out
 
 
 def _is_torch(model: Any) -> bool:
@@ -273,6 +333,76 @@ class Preprocessor:
             batch = plan.windows[a : a + self.batch_windows]
             yield batch, [self.clip(path, w.start_s, frames=plan.frames) for w in batch]
 
+    def prepare(
+        self,
+        path: str | os.PathLike,
+        hop_s: float | None = None,
+        *,
+        images: bool = True,
+        fakeprints: bool = False,
+    ) -> Prepared:
+        """Decode a file once and run each window through the preprocessing: its
+        spectrogram images and/or fakeprints, and the warnings its decoding earned. A
+        file that cannot be scored is ``status="error"`` with the reason; no raise."""
+        prep = Prepared(path=str(path), status="error")
+        plan = self.plan(path, hop_s)
+        found = plan.found
+        if found.duration_s > 0:
+            prep.duration_s = round(found.duration_s, 3)
+        if not found.ok:
+            prep.message = found.reason
+            return prep
+        image_rows, print_rows = [], []
+        try:
+            with decoder_messages() as chatter:
+                for _, clips in self.batches(path, plan):
+                    if images:
+                        image_rows += [self.image(y) for y in clips]
+                    if fakeprints:
+                        print_rows.append(self.fakeprints(clips))
+        except AudioError as err:  # the file changed, or a window decodes worse than the whole
+            prep.message = err.reason
+            return prep
+        except Exception as err:  # any undecodable input is a per-file result, not a crash
+            prep.message = describe_error(err)
+            log.debug("decoding %s failed", path, exc_info=True)
+            return prep
+        prep.status = "ok"
+        prep.windows = plan.windows
+        prep.images = np.stack(image_rows) if images else None
+        prep.fakeprints = np.concatenate(print_rows) if fakeprints else None
+        padded = any(w.padded for w in plan.windows)
+        prep.warnings = self._warnings(found, padded, describe_decoder(chatter))
+        return prep
+
+    def _warnings(self, found, padded: bool, decoder: str) -> list[str]:
+        """Why a score that could be computed deserves less trust, in words."""
+        out, decoders = [], [w for w in found.warnings if w.startswith("decoder: ")]
+        for w in found.warnings:
+            if w.startswith("truncated"):
+                out.append(f"{w}; scored on what decodes")
+            elif w not in decoders:
+                out.append(w)
+        if padded:
+            out.append(
+                f"shorter than one {self.seconds:g} s window: zero-padded into one window "
+                "(training never saw padding; trust the score less)"
+            )
+        if found.samplerate < self.sample_rate:
+            out.append(
+                f"sampled at {found.samplerate} Hz, below the model's {self.sample_rate} Hz: "
+                f"nothing above {found.samplerate / 2000:g} kHz, where training audio had "
+                "content (trust the score less)"
+            )
+        if found.channels > 2:
+            out.append(
+                f"{found.channels} channels downmixed to mono (training audio was mono or stereo)"
+            )
+        for note in [*decoders, decoder]:  # the decoder's own words last
+            if note and note not in out:
+                out.append(note)
+        return out
+
 
 @dataclass(frozen=True)
 class Plan:
@@ -364,41 +494,59 @@ class Scorer(Preprocessor):
         """Score one file; a file that cannot be read gives ``status="error"``, no raise.
 
         ``band`` (default: the bundle's) is the abstain band around ``threshold``."""
+        clip = self.input == "clip"
+        prep = self.prepare(path, hop_s, images=not clip, fakeprints=clip)
+        return self.score_prepared(prep, aggregate=aggregate, threshold=threshold, band=band)
+
+    def score_prepared(
+        self,
+        prep: Prepared,
+        *,
+        aggregate: str = "mean",
+        threshold: float | None = None,
+        band: float | None = None,
+    ) -> FileScore:
+        """Score a file already through the preprocessing (:meth:`prepare`), as
+        :meth:`score_file` would: the same windows, batches and decision."""
         from synthdetect.evaluation.ood import decide
 
         band = self.band if band is None else float(band)
         if aggregate not in AGGREGATES:
             raise ValueError(f"aggregate must be one of {AGGREGATES}, not {aggregate!r}")
         threshold = self.bundle.threshold if threshold is None else float(threshold)
-        result = FileScore(path=str(path), status="error")
-        plan = self.plan(path, hop_s)
-        found = plan.found
-        if found.duration_s > 0:
-            result.duration_s = round(found.duration_s, 3)
-        if not found.ok:
-            result.message = found.reason
+        result = FileScore(
+            path=prep.path, status="error", duration_s=prep.duration_s, message=prep.message
+        )
+        if prep.status != "ok":
             return result
+        clip = self.input == "clip"
+        rows = prep.fakeprints if clip else prep.images
+        if rows is None:
+            what = "fakeprints" if clip else "spectrogram images"
+            raise ValueError(
+                f"{prep.path} was prepared without the {what} a {self.bundle.family} bundle "
+                "scores; prepare it with them"
+            )
         scores: list[WindowScore] = []
         try:
-            with decoder_messages() as chatter:
-                for batch, clips in self.batches(path, plan):
-                    z, dist = self.predict(self.window_inputs(clips))
-                    dist = [None] * len(batch) if dist is None else [float(d) for d in dist]
-                    scores += [
-                        WindowScore(w.start_s, w.end_s, float(zi), float(sigmoid(zi)), w.padded, di)
-                        for w, zi, di in zip(batch, z, dist, strict=True)
-                    ]
-        except AudioError as err:  # the file changed, or a window decodes worse than the whole
-            result.message = err.reason
-            return result
-        except Exception as err:  # any undecodable input is a per-file result, not a crash
+            for a in range(0, len(prep.windows), self.batch_windows):
+                batch = prep.windows[a : a + self.batch_windows]
+                part = rows[a : a + self.batch_windows]
+                z, dist = self.predict(part if clip else self.model_inputs(list(part)))
+                dist = [None] * len(batch) if dist is None else [float(d) for d in dist]
+                scores += [
+                    WindowScore(w.start_s, w.end_s, float(zi), float(sigmoid(zi)), w.padded, di)
+                    for w, zi, di in zip(batch, z, dist, strict=True)
+                ]
+        except Exception as err:  # a per-file result, as a file that does not decode
             result.message = describe_error(err)
-            log.debug("scoring %s failed", path, exc_info=True)
+            log.debug("scoring %s failed", prep.path, exc_info=True)
             return result
         z = np.array([s.logit for s in scores])
         agg = float(z.mean() if aggregate == "mean" else z.max())
         p = float(sigmoid(agg))
         result.status = "ok"
+        result.message = ""
         result.p_ai = p
         if self.ood is not None:
             result.distance = float(np.mean([s.distance for s in scores]))
@@ -406,33 +554,5 @@ class Scorer(Preprocessor):
         result.n_windows = len(scores)
         result.padded = any(s.padded for s in scores)
         result.windows = scores
-        result.warnings = self._warnings(found, result.padded, describe_decoder(chatter))
+        result.warnings = list(prep.warnings)
         return result
-
-    def _warnings(self, found, padded: bool, decoder: str) -> list[str]:
-        """Why a score that could be computed deserves less trust, in words."""
-        out, decoders = [], [w for w in found.warnings if w.startswith("decoder: ")]
-        for w in found.warnings:
-            if w.startswith("truncated"):
-                out.append(f"{w}; scored on what decodes")
-            elif w not in decoders:
-                out.append(w)
-        if padded:
-            out.append(
-                f"shorter than one {self.seconds:g} s window: zero-padded into one window "
-                "(training never saw padding; trust the score less)"
-            )
-        if found.samplerate < self.sample_rate:
-            out.append(
-                f"sampled at {found.samplerate} Hz, below the model's {self.sample_rate} Hz: "
-                f"nothing above {found.samplerate / 2000:g} kHz, where training audio had "
-                "content (trust the score less)"
-            )
-        if found.channels > 2:
-            out.append(
-                f"{found.channels} channels downmixed to mono (training audio was mono or stereo)"
-            )
-        for note in [*decoders, decoder]:  # the decoder's own words last
-            if note and note not in out:
-                out.append(note)
-        return out
