@@ -17,14 +17,12 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from synthdetect.audio.io import AudioError, decoder_messages
 from synthdetect.evaluation.calibration import sigmoid
 from synthdetect.serving.cli import collect_files
 from synthdetect.serving.scoring import (
     Preprocessor,
     Scorer,
     check_preprocessing,
-    describe_error,
     write_preprocessing,
 )
 
@@ -82,48 +80,34 @@ def collection_windows(
     out.mkdir(parents=True, exist_ok=True)
     root = Path(spec["path"])
     files = collection_files(spec)
-    rows, images, prints = [], [], []
+    rows, images, prints, n = [], [], [], 0
     with Preprocessor(preprocessing) as pre:
         for path in tqdm(files, desc=name, unit="file", leave=False):
             recording = f"{name}/{path.relative_to(root).as_posix()}"
             base = {"collection": name, "recording": recording, "file": str(path)}
-            plan = pre.plan(path)
-            if not plan.found.ok:
-                rows.append(base | {"status": "error", "message": plan.found.reason})
+            prep = pre.prepare(path, images=True, fakeprints=clips)
+            if prep.status != "ok":
+                rows.append(base | {"status": "error", "message": prep.message})
                 continue
-            if any(w.padded for w in plan.windows):
+            if any(w.padded for w in prep.windows):
                 rows.append(base | {"status": "short", "message": "shorter than one window"})
                 continue
-            file_images, file_prints = [], []
-            try:
-                with decoder_messages():
-                    for _, batch in pre.batches(path, plan):
-                        file_images += [pre.image(y) for y in batch]
-                        if clips:
-                            file_prints.append(pre.fakeprints(batch))
-            except AudioError as err:  # the file changed, or a window decodes worse
-                rows.append(base | {"status": "error", "message": err.reason})
-                continue
-            except Exception as err:  # any undecodable input is a per-file row
-                rows.append(base | {"status": "error", "message": describe_error(err)})
-                log.debug("decoding %s failed", path, exc_info=True)
-                continue
-            first = len(images)
-            images += file_images
-            prints += file_prints
+            images.append(prep.images)
+            prints += [prep.fakeprints] if clips else []
             rows += [
-                base | {"start_s": w.start_s, "status": "ok", "row": first + i}
-                for i, w in enumerate(plan.windows)
+                base | {"start_s": w.start_s, "status": "ok", "row": n + i}
+                for i, w in enumerate(prep.windows)
             ]
+            n += len(prep.windows)
     height, width = (int(v) for v in preprocessing["spectrogram"]["size"])
     empty = np.zeros((0, height, width, 3), np.uint8)
-    np.save(out / "images.npy", np.stack(images) if images else empty)
+    np.save(out / "images.npy", np.concatenate(images) if images else empty)
     if clips:
         np.save(out / "fakeprints.npy", np.concatenate(prints) if prints else np.zeros((0, 0)))
     write_preprocessing(out, preprocessing)
     table = pd.DataFrame(rows, columns=WINDOW_COLUMNS).astype({"row": "Int64"})
     table.to_parquet(out / "windows.parquet", index=False)
-    log.info("%s: %d files of %s, %d windows", name, len(files), root, len(images))
+    log.info("%s: %d files of %s, %d windows", name, len(files), root, n)
     return table
 
 
