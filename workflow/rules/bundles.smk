@@ -26,10 +26,8 @@ rule calibrate:
         ),
     log:
         f"{RESULTS}/logs/calibrate/{{model}}.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/calibrate/{{model}}.tsv"
-    conda:
-        "../../envs/synthdetect.yaml"
+    # a `run:` block in Snakemake's process, as `evaluate`: a second of work behind
+    # seconds of imports
     threads: 1
     resources:
         mem_mb=1000,
@@ -41,9 +39,11 @@ rule calibrate:
         resamples=BOOTSTRAP_RESAMPLES,
         level=CI_LEVEL,
         fprs=config["operating_points"]["fpr"],
-        code=code("calibrate.py"),
-    script:
-        "../scripts/calibrate.py"
+        code=code("synthdetect.evaluation.calibration"),
+    run:
+        from synthdetect.evaluation.calibration import calibrate_job
+
+        calibrate_job(wildcards.model, input, output, params, log=log[0])
 
 
 rule operating_points_report:
@@ -113,10 +113,7 @@ rule bundle:
         directory(f"{RESULTS}/bundles/{{model}}"),
     log:
         f"{RESULTS}/logs/bundle/{{model}}.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/bundle/{{model}}.tsv"
-    conda:
-        "../../envs/synthdetect.yaml"
+    # a `run:` block in Snakemake's process, as `evaluate`
     threads: 1
     resources:
         mem_mb=2000,
@@ -134,9 +131,11 @@ rule bundle:
             for name in VARIANTS[RESULTS].train or config["sources"]
         },
         band=config["abstain"]["band"],
-        code=code("bundle.py"),
-    script:
-        "../scripts/bundle.py"
+        code=code("synthdetect.serving.bundle"),
+    run:
+        from synthdetect.serving.bundle import bundle_job
+
+        bundle_job(wildcards.model, input, output[0], params, log=log[0])
 
 
 # ---- the human-only false-positive benchmark (synthdetect.serving.benchmark)

@@ -10,6 +10,8 @@ rule train_sklearn:
         model="{variant}/models/{model}.skops",
     log:
         "{variant}/logs/train/{model}.log",
+    # its wall seconds (bench/scaling.py reads them; a `run:` job's memory and CPU
+    # columns are those of Snakemake's whole process)
     benchmark:
         "{variant}/benchmarks/train/{model}.tsv"
     wildcard_constraints:

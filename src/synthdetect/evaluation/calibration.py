@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 __all__ = [
     "BOOTSTRAP_METRICS",
     "bootstrap_ci",
+    "calibrate_job",
     "calibrate_predictions",
     "expected_calibration_error",
     "fit_temperature",
@@ -468,3 +469,57 @@ def _nan_to_none(obj: Any) -> Any:
     if isinstance(obj, np.generic):
         return _nan_to_none(obj.item())
     return obj
+
+
+def calibrate_job(
+    model: str,
+    inputs: Mapping[str, str],
+    outputs: Mapping[str, str],
+    params: Mapping[str, Any],
+    *,
+    log: str | os.PathLike,
+) -> dict[str, Any]:
+    """The `calibrate` rule (a `run:` block in Snakemake's process, as `evaluate`): the
+    model's predictions joined to their recordings, :func:`calibrate_predictions`, then
+    the calibration and interval JSONs and the test split's reliability diagram. Logs
+    to the job's ``log`` only."""
+    from synthdetect.logs import thread_log
+
+    with thread_log(log):
+        recordings = pd.read_parquet(inputs["manifest"], columns=["source", "track", "recording"])
+        predictions = pd.read_parquet(inputs["predictions"]).merge(
+            recordings, on=["source", "track"], how="left", validate="one_to_one"
+        )
+        calibration, ci, test = calibrate_predictions(
+            predictions,
+            model,
+            hp=params["hp"],
+            bins=params["bins"],
+            resamples=params["resamples"],
+            seed=params["seed"],
+            level=params["level"],
+            fprs=params["fprs"],
+        )
+        write_json(calibration, outputs["calibration"])
+        write_json(ci, outputs["ci"])
+        title = f"{model}: test split (n={len(test['y'])}), T = {calibration['temperature']:.2f}"
+        plot_reliability(
+            test["p_before"],
+            test["p_after"],
+            test["y"],
+            outputs["reliability"],
+            title,
+            bins=params["bins"],
+        )
+        scores = calibration["scores"]["test"]
+        logging.getLogger(__name__).info(
+            "%s: T=%.3f threshold=%.3f; test ECE %.4f -> %.4f, NLL %.4f -> %.4f",
+            model,
+            calibration["temperature"],
+            calibration["threshold"],
+            calibration["ece"]["test"]["before"],
+            calibration["ece"]["test"]["after"],
+            scores["nll_before"],
+            scores["nll_after"],
+        )
+        return calibration

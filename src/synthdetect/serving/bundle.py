@@ -52,6 +52,7 @@ __all__ = [
     "FORMAT_VERSION",
     "Bundle",
     "BundleError",
+    "bundle_job",
     "read_bundle",
     "write_bundle",
     "write_card",
@@ -570,3 +571,52 @@ def _jsonable(obj: Any) -> Any:
     if isinstance(obj, np.generic):
         return _jsonable(obj.item())
     return obj
+
+
+def bundle_job(
+    model: str,
+    inputs: Mapping[str, str],
+    output: str | os.PathLike,
+    params: Mapping[str, Any],
+    *,
+    log: str | os.PathLike,
+) -> Bundle:
+    """The `bundle` rule (a `run:` block in Snakemake's process, as `evaluate`): the
+    weights, calibration, metrics and OOD model of ``model`` written as a bundle, with
+    the corpus it learned from (``params["sources"]``: each source's kind and label,
+    counted per split in the manifest). Logs to the job's ``log`` only."""
+    import pandas as pd
+
+    from synthdetect.logs import thread_log
+
+    def load(path):
+        return json.loads(Path(path).read_text())
+
+    with thread_log(log):
+        calibration = load(inputs["calibration"])
+        manifest = pd.read_parquet(inputs["manifest"], columns=["source", "split"])
+        corpus = {
+            name: {
+                **spec,
+                "tracks": {
+                    split: int(count)
+                    for split, count in manifest[manifest.source == name]
+                    .split.value_counts()
+                    .items()
+                },
+            }
+            for name, spec in params["sources"].items()
+        }
+        return write_bundle(
+            output,
+            model=model,
+            weights=inputs["weights"],
+            hp=params["hp"],
+            preprocessing=params["preprocessing"],
+            calibration=calibration,
+            metrics=load(inputs["metrics"]),
+            ci=load(inputs["ci"])["metrics"],
+            ood=inputs["ood"],
+            abstain=load(inputs["ood_summary"]) | {"band": params["band"]},
+            training={"seed": params["seed"], "n": calibration.get("n"), "corpus": corpus},
+        )
