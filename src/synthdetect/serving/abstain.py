@@ -29,7 +29,7 @@ from synthdetect.serving.scoring import (
     Scorer,
     Window,
     check_preprocessing,
-    write_preprocessing,
+    save_inputs,
 )
 from synthdetect.serving.unusual import UNUSUAL, test_clips
 
@@ -88,12 +88,7 @@ def prepare_groups(
                     prints += [prep.fakeprints] if clips else []
                     n += len(prep.windows)
             log.info("%s: %d files prepared", group, len(files))
-    height, width = (int(v) for v in preprocessing["spectrogram"]["size"])
-    empty = np.zeros((0, height, width, 3), np.uint8)
-    np.save(out / "images.npy", np.concatenate(images) if images else empty)
-    if clips:
-        np.save(out / "fakeprints.npy", np.concatenate(prints) if prints else np.zeros((0, 0)))
-    write_preprocessing(out, preprocessing)
+    save_inputs(out, preprocessing, images, prints if clips else None)
     table = pd.DataFrame(rows, columns=FILE_COLUMNS + WINDOW_LISTS)
     table.to_parquet(out / "files.parquet", index=False)
     return table

@@ -23,7 +23,7 @@ from synthdetect.serving.scoring import (
     Preprocessor,
     Scorer,
     check_preprocessing,
-    write_preprocessing,
+    save_inputs,
 )
 
 log = logging.getLogger(__name__)
@@ -99,12 +99,7 @@ def collection_windows(
                 for i, w in enumerate(prep.windows)
             ]
             n += len(prep.windows)
-    height, width = (int(v) for v in preprocessing["spectrogram"]["size"])
-    empty = np.zeros((0, height, width, 3), np.uint8)
-    np.save(out / "images.npy", np.concatenate(images) if images else empty)
-    if clips:
-        np.save(out / "fakeprints.npy", np.concatenate(prints) if prints else np.zeros((0, 0)))
-    write_preprocessing(out, preprocessing)
+    save_inputs(out, preprocessing, images, prints if clips else None)
     table = pd.DataFrame(rows, columns=WINDOW_COLUMNS).astype({"row": "Int64"})
     table.to_parquet(out / "windows.parquet", index=False)
     log.info("%s: %d files of %s, %d windows", name, len(files), root, n)

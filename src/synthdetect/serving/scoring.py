@@ -77,7 +77,7 @@ __all__ = [
     "check_preprocessing",
     "describe_error",
     "plan_windows",
-    "write_preprocessing",
+    "save_inputs",
 ]
 
 AGGREGATES = ("mean", "max")
@@ -201,11 +201,25 @@ def describe_error(err: Exception) -> str:
 PREPROCESSING_FILE = "preprocessing.json"
 
 
-def write_preprocessing(folder: str | os.PathLike, preprocessing: Mapping[str, Any]) -> None:
-    """Record in ``folder`` the preprocessing its stored inputs were made with."""
+def save_inputs(
+    folder: str | os.PathLike,
+    preprocessing: Mapping[str, Any],
+    images: Sequence[np.ndarray],
+    fakeprints: Sequence[np.ndarray] | None = None,
+) -> None:
+    """Store windows' model inputs in ``folder``: ``images.npy`` (the blocks of
+    ``images`` stacked, uint8 NHWC), ``fakeprints.npy`` where ``fakeprints`` is given,
+    and the preprocessing that made them (:func:`check_preprocessing` reads it)."""
+    folder = Path(folder)
+    height, width = (int(v) for v in preprocessing["spectrogram"]["size"])
+    empty = np.zeros((0, height, width, 3), np.uint8)
+    np.save(folder / "images.npy", np.concatenate(images) if len(images) else empty)
+    if fakeprints is not None:
+        stacked = np.concatenate(fakeprints) if len(fakeprints) else np.zeros((0, 0))
+        np.save(folder / "fakeprints.npy", stacked)
     recorded = recorded_preprocessing(preprocessing)
     text = json.dumps(recorded, sort_keys=True, indent=2)
-    (Path(folder) / PREPROCESSING_FILE).write_text(text)
+    (folder / PREPROCESSING_FILE).write_text(text)
 
 
 def check_preprocessing(
