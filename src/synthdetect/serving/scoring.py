@@ -447,6 +447,10 @@ class Scorer(Preprocessor):
             training.set_threads(threads)
         self.device = device
         self.model = bundle.load_model(device)
+        if hasattr(self.model, "n_jobs"):
+            # a forest scores a file's few windows at a time: starting threads for each
+            # call costs more than its 300 small trees (bench/README.md)
+            self.model.n_jobs = 1
         spec = bundle.meta["model"]
         self.input = spec["input"]
         self.kind = spec.get("feature_kind")
