@@ -1,21 +1,15 @@
 """Train a model of the registry on the train split (best epoch on val)."""
 
 from synthdetect.logs import setup_logging
-from synthdetect.models.run import fit, load_splits, select_sources
+from synthdetect.models.run import fit, job_data
 
 setup_logging(snakemake.log[0])
 p = snakemake.params
 name = snakemake.wildcards.model
-data = load_splits(
-    name,
-    snakemake.input.manifest,
-    dict(snakemake.input.items()),
-    sources=snakemake.params.covers,
-)
 out = dict(snakemake.output.items())
 fit(
     name,
-    select_sources(data, **p.sources),
+    job_data(name, dict(snakemake.input.items()), {"covers": p.covers, "sources": p.sources}),
     out["model"],
     out.get("history"),
     out.get("curve"),

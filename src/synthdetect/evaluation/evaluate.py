@@ -13,7 +13,7 @@ import pandas as pd
 from synthdetect.evaluation.metrics import CLASS_NAMES, binary_metrics
 from synthdetect.figures import new_figure, save_figure
 from synthdetect.models import registry
-from synthdetect.models.run import SplitData, load_model, load_splits, predict, select_sources
+from synthdetect.models.run import SplitData, job_data, load_model, predict
 
 log = logging.getLogger(__name__)
 
@@ -61,18 +61,16 @@ def evaluate_job(
     threads: int,
     log: str | os.PathLike,
 ) -> dict:
-    """The `evaluate` rule (a `run:` block in Snakemake's process): the model's inputs
-    cut into the manifest's splits (``params.covers``: the sources they hold), the
-    cross-source setting applied (``params.sources``: train/test sources), then
-    :func:`evaluate` into the rule's three outputs, logging to the job's ``log`` only."""
+    """The `evaluate` rule (a `run:` block in Snakemake's process): :func:`evaluate` of
+    :func:`~synthdetect.models.run.job_data` into the rule's three outputs, logging to
+    the job's ``log`` only."""
     from synthdetect.logs import thread_log
 
     with thread_log(log):
-        data = load_splits(name, inputs["manifest"], dict(inputs.items()), sources=params["covers"])
         return evaluate(
             name,
             inputs["model"],
-            select_sources(data, **params["sources"]),
+            job_data(name, inputs, params),
             outputs["predictions"],
             outputs["metrics"],
             outputs["confusion"],

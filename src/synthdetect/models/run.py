@@ -188,6 +188,14 @@ def network_for(name: str, hp: dict, X: np.ndarray, weights: str | None = None):
     )
 
 
+def job_data(name: str, inputs: Mapping[str, str], params: Mapping) -> SplitData:
+    """A training or evaluation rule's data: the model's inputs cut into the manifest's
+    splits (``params["covers"]``: the sources they hold), then the setting's train and
+    test sources kept (``params["sources"]``)."""
+    data = load_splits(name, inputs["manifest"], dict(inputs.items()), sources=params["covers"])
+    return select_sources(data, **params["sources"])
+
+
 def train_job(
     name: str,
     inputs: Mapping[str, str],
@@ -198,17 +206,14 @@ def train_job(
     log: str | os.PathLike,
 ) -> None:
     """The `train_sklearn` rule (a `run:` block in Snakemake's process, as `evaluate`):
-    the model's train and validation input (``params.covers``: the sources it holds),
-    the setting's sources applied (``params.sources``), then :func:`fit`, logging to the
-    job's ``log`` only. A scikit-learn fit is a second or two behind the seconds its
-    imports take in a fresh process."""
+    :func:`fit` on :func:`job_data`, logging to the job's ``log`` only. A scikit-learn
+    fit is a second or two behind the seconds its imports take in a fresh process."""
     from synthdetect.logs import thread_log
 
     with thread_log(log):
-        data = load_splits(name, inputs["manifest"], dict(inputs.items()), sources=params["covers"])
         fit(
             name,
-            select_sources(data, **params["sources"]),
+            job_data(name, inputs, params),
             outputs["model"],
             outputs.get("history"),
             outputs.get("curve"),
