@@ -24,11 +24,15 @@ def test_bench_train_smoke_prints_its_figures(tmp_path):
     lines = proc.stdout.strip().splitlines()
     last = re.fullmatch(rf"cnn_input_efficiency={NUMBER} device=cpu", lines[-1])
     assert last, lines[-1]
-    cpu = re.fullmatch(rf"cnn_cpu_speedup={NUMBER} cnn_gflops_fraction={NUMBER}", lines[-2])
+    cpu = re.fullmatch(
+        rf"cnn_cpu_speedup={NUMBER} cnn_gflops_fraction={NUMBER} cnn_cpu_speedup_bf16={NUMBER}",
+        lines[-2],
+    )
     assert cpu, lines[-2]
     figures = [float(x) for x in (*cpu.groups(), last.group(1))]
     assert all(x > 0 for x in figures), figures
     assert any(line.startswith("PaperCNN plain fp32 NCHW loop (real):") for line in lines)
+    assert any(line.startswith("PaperCNN bf16 autocast (real):") for line in lines)
     assert any(line.startswith("HistogramMLP  (     real):") for line in lines)
     assert any(line.startswith("ResNet18 backbone pass (     real):") for line in lines)
     assert any(line.startswith("ResNet18 full (     real):") for line in lines)

@@ -148,6 +148,46 @@ def test_cnn_trains_on_bright_band_images_and_loss_decreases():
     assert not res.model.training  # returned ready for inference
 
 
+def test_cnn_precision_sets_the_training_autocast_on_cpu():
+    """bf16 runs the convolutions in bf16 (fp32 weights stay fp32); auto and fp32 do not
+    on a CPU, and give the same weights; an unknown precision fails before training."""
+    imgs, y = band_images(24, 32, seed=2)
+
+    def run(precision: str):
+        seed_everything(0)
+        model = small_cnn(32)
+        seen: set[torch.dtype] = set()
+        model.features[0].register_forward_hook(lambda m, i, o: seen.add(o.dtype))
+        res = train_classifier(
+            model,
+            (imgs[:16], y[:16]),
+            (imgs[16:], y[16:]),
+            epochs=2,
+            lr=1e-3,
+            batch_size=4,
+            seed=0,
+            device="cpu",
+            progress=False,
+            precision=precision,
+        )
+        return res, seen
+
+    auto, seen_auto = run("auto")
+    fp32, seen_fp32 = run("fp32")
+    bf16, seen_bf16 = run("bf16")
+    assert seen_auto == seen_fp32 == {torch.float32}
+    assert seen_bf16 == {torch.bfloat16}
+    assert all(p.dtype == torch.float32 for p in bf16.model.parameters())
+    assert np.isfinite(bf16.history["val_loss"]).all()
+    for k, v in auto.model.state_dict().items():
+        assert torch.equal(v, fp32.model.state_dict()[k]), k
+    assert any(
+        not torch.equal(v, bf16.model.state_dict()[k]) for k, v in auto.model.state_dict().items()
+    )
+    with pytest.raises(ValueError, match="precision 'fp16' is not one of auto, fp32, bf16"):
+        run("fp16")
+
+
 def test_same_seed_same_history_and_weights():
     imgs, y = band_images(24, 32, seed=1)
 
@@ -354,3 +394,21 @@ def test_bad_labels_and_empty_splits_are_refused():
         train_classifier(HistogramMLP(20), (X, y), (X[:0], y[:0]), **kw)
     with pytest.raises(ValueError, match="rows"):
         train_classifier(HistogramMLP(20), (X, y[:5]), (X, y), **kw)
+
+
+def test_the_workflow_fit_trains_the_cnn_at_its_configured_precision(tmp_path):
+    """``models.cnn.precision`` reaches the training: bf16 weights differ from fp32's."""
+    from synthdetect.models.run import SplitData, fit
+
+    imgs, y = band_images(24, 32, seed=3)
+    data = SplitData({"train": imgs[:16], "val": imgs[16:]}, {"train": y[:16], "val": y[16:]}, {})
+    base = dict(channels=[4, 8, 8], hidden=16, dropout=0.5, epochs=2, lr=1e-3, batch_size=4)
+    weights = {}
+    for precision in ("fp32", "bf16"):
+        out = tmp_path / precision
+        out.mkdir()
+        hp = base | {"precision": precision}
+        fit("cnn", data, out / "m.pt", out / "h.parquet", out / "c.png", seed=0, hp=hp,
+            device="cpu", threads=2)  # fmt: skip
+        weights[precision] = torch.load(out / "m.pt", weights_only=True)
+    assert any(not torch.equal(v, weights["bf16"][k]) for k, v in weights["fp32"].items())

@@ -282,7 +282,11 @@ def fit_network(
         )
     else:
         result = training.train_classifier(
-            net, (data.X["train"], data.y["train"]), (data.X["val"], data.y["val"]), **common
+            net,
+            (data.X["train"], data.y["train"]),
+            (data.X["val"], data.y["val"]),
+            precision=hp.get("precision", "auto"),
+            **common,
         )
     log.info(
         "%s: best epoch %d (val loss %.4f) on %s, %.1f s",
