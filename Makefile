@@ -20,9 +20,11 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[workflow,demo,dev]'
+	# --no-compile: no byte-compiling of 13,000 files up front (most are never imported);
+	# Python compiles a module the first time it is imported
+	$(BIN)/pip install --quiet --no-compile -e '.[workflow,demo,dev]'
 	# tinysoundfont's pyaudio dependency needs portaudio headers; rendering needs none of it
-	$(BIN)/pip install --quiet --no-deps 'tinysoundfont>=0.3'
+	$(BIN)/pip install --quiet --no-compile --no-deps 'tinysoundfont>=0.3'
 	touch $@
 
 # Installs the missing packages when root. APT_OPTIONAL=1 (make test) only warns when

@@ -66,6 +66,17 @@ def small_cnn(size: int) -> PaperCNN:
     return PaperCNN(in_size=size, channels=(4, 8, 8), hidden=16)
 
 
+def fit_small_cnn(imgs: np.ndarray, y: np.ndarray, seed: int, hook=None, **kw):
+    """A small CNN seeded and trained 3 epochs on 16 images, validated on the rest;
+    ``hook`` goes on its first convolution."""
+    seed_everything(seed)
+    model = small_cnn(imgs.shape[1])  # dropout active: the seed must cover it too
+    if hook is not None:
+        model.features[0].register_forward_hook(hook)
+    fit = dict(epochs=3, lr=1e-3, batch_size=4, seed=seed, device="cpu", progress=False)
+    return train_classifier(model, (imgs[:16], y[:16]), (imgs[16:], y[16:]), **(fit | kw))
+
+
 # --------------------------------------------------------------------------- devices
 
 
@@ -154,22 +165,8 @@ def test_cnn_precision_sets_the_training_autocast_on_cpu():
     imgs, y = band_images(24, 32, seed=2)
 
     def run(precision: str):
-        seed_everything(0)
-        model = small_cnn(32)
         seen: set[torch.dtype] = set()
-        model.features[0].register_forward_hook(lambda m, i, o: seen.add(o.dtype))
-        res = train_classifier(
-            model,
-            (imgs[:16], y[:16]),
-            (imgs[16:], y[16:]),
-            epochs=2,
-            lr=1e-3,
-            batch_size=4,
-            seed=0,
-            device="cpu",
-            progress=False,
-            precision=precision,
-        )
+        res = fit_small_cnn(imgs, y, 0, lambda m, i, o: seen.add(o.dtype), precision=precision)
         return res, seen
 
     auto, seen_auto = run("auto")
@@ -192,19 +189,7 @@ def test_same_seed_same_history_and_weights():
     imgs, y = band_images(24, 32, seed=1)
 
     def run(seed: int):
-        seed_everything(seed)
-        model = small_cnn(32)  # dropout active: the seed must cover it too
-        return train_classifier(
-            model,
-            (imgs[:16], y[:16]),
-            (imgs[16:], y[16:]),
-            epochs=3,
-            lr=1e-3,
-            batch_size=4,
-            seed=seed,
-            device="cpu",
-            progress=False,
-        )
+        return fit_small_cnn(imgs, y, seed)
 
     a, b, c = run(7), run(7), run(8)
     assert a.history[HISTORY_VALUES].equals(b.history[HISTORY_VALUES])
