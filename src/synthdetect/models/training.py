@@ -120,8 +120,6 @@ PRECISIONS = ("auto", "fp32", "bf16")
 def _autocast(
     device: torch.device, images: bool, precision: str = "auto"
 ) -> contextlib.AbstractContextManager:
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision {precision!r} is not one of {', '.join(PRECISIONS)}")
     bf16 = precision == "bf16" or (precision == "auto" and device.type == "cuda")
     if images and bf16 and device.type in ("cuda", "cpu"):
         return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
