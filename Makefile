@@ -12,12 +12,20 @@ TEST_WORKERS ?= $(shell n=$$(nproc); echo $$(( n < 2 ? 2 : n )))
 APT_PACKAGES := singularity-music warzone2100-music fluid-soundfont-gm hyperrogue-music planetblupi-music-ogg espeak-ng
 TEST_APT_PACKAGES := $(APT_PACKAGES)
 STAMP  := $(VENV)/.installed
+VENV_NEED_GB := 7
 
 .PHONY: demo test lint venv apt report clean-demo
 
 venv: $(STAMP)
 
 $(STAMP): pyproject.toml
+	@# torch's CUDA build and its nvidia libraries are most of the venv's ~6.5 GB
+	@free=$$(df -Pk . | awk 'NR==2 {print $$4}'); \
+	if [ "$$free" -lt $$(( $(VENV_NEED_GB) * 1024 * 1024 )) ]; then \
+	  echo "warning: $(CURDIR) has $$(( free / 1024 )) MB free; the venv needs ~$(VENV_NEED_GB) GB" \
+	    "(torch's CUDA build with its nvidia libraries). Free space there, or pip stops with" \
+	    "'No space left on device'."; \
+	fi
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	# --no-compile: no byte-compiling of 13,000 files up front (most are never imported);
