@@ -19,7 +19,6 @@ VENV_NEED_GB := 7
 venv: $(STAMP)
 
 $(STAMP): pyproject.toml
-	@# torch's CUDA build and its nvidia libraries are most of the venv's ~6 GB
 	@free=$$(df -Pk . | awk 'NR==2 {print $$4}'); \
 	if [ "$$free" -lt $$(( $(VENV_NEED_GB) * 1024 * 1024 )) ]; then \
 	  echo "warning: $(CURDIR) has $$(( free / 1024 )) MB free; the venv needs ~$(VENV_NEED_GB) GB" \
