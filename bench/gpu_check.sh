@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # The GPU path, checked on a machine with an NVIDIA CUDA GPU, in about 4 minutes:
 #   1. a venv (.venv-gpu, or $GPU_CHECK_VENV) with torch, torchvision and this repository
-#      (-e .[workflow,demo]);
+#      (-e .[workflow,demo]); or, offline (GPU_CHECK_WHEELS=DIR, for nodes that reach no
+#      package index), a venv that sees the site-packages of the python3 that makes it (a
+#      CUDA torch already installed there) plus the wheels in DIR, installed with
+#      --no-index --no-deps, and the repository from src/ (bench/README.md: making DIR);
 #   2. bench/train.py on CUDA: PaperCNN, frozen ResNet18 and full ResNet18 trained on
 #      synthetic images and on the real image cache (pipeline-made spectrogram PNGs);
 #      its CUDA line is printed at the end;
@@ -34,21 +37,35 @@ if ! gpus=$(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
     echo "gpu_check: no CUDA GPU here: nvidia-smi found no usable GPU ($gpus)" >&2
     exit 2
 fi
+mkdir -p "$LOGS"
 step "GPU: $gpus"
 
-step "installing into $VENV (log: $LOGS/install.log)"
+WHEELS=${GPU_CHECK_WHEELS:-}
+step "installing into $VENV${WHEELS:+ offline from $WHEELS} (log: $LOGS/install.log)"
 if [ ! -x "$VENV/bin/python" ]; then
     python3 -m venv "$VENV" || fail "python3 -m venv $VENV"
 fi
 PY=$VENV/bin/python
-{
-    "$PY" -m pip install --quiet --upgrade pip &&
-        "$PY" -m pip install --quiet torch==2.14.1 torchvision==0.29.1 &&
-        "$PY" -m pip install --quiet -e '.[workflow,demo]'
-} >"$LOGS/install.log" 2>&1 || fail "pip install (see $LOGS/install.log)"
+if [ -n "$WHEELS" ]; then
+    ls "$WHEELS"/*.whl >/dev/null 2>&1 || fail "GPU_CHECK_WHEELS=$WHEELS holds no .whl files"
+    # the venv sees the packages of the python3 that made it (its CUDA torch) through a .pth
+    python3 -c 'import site; print("\n".join(site.getsitepackages()))' \
+        >"$("$PY" -c 'import sysconfig; print(sysconfig.get_path("purelib"))')/gpu_check_parent.pth"
+    "$PY" -m pip install --quiet --no-index --no-deps --ignore-installed --no-compile "$WHEELS"/*.whl \
+        >"$LOGS/install.log" 2>&1 || fail "pip install --no-index $WHEELS (see $LOGS/install.log)"
+else
+    {
+        "$PY" -m pip install --quiet --upgrade pip &&
+            "$PY" -m pip install --quiet torch==2.14.1 torchvision==0.29.1 &&
+            "$PY" -m pip install --quiet -e '.[workflow,demo]'
+    } >"$LOGS/install.log" 2>&1 || fail "pip install (see $LOGS/install.log)"
+fi
+export PATH=$(cd "$VENV/bin" && pwd):$PATH
 "$PY" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" ||
     fail "torch $("$PY" -c 'import torch; print(torch.__version__)') sees no CUDA device"
 export PYTHONPATH=$PWD/src${PYTHONPATH:+:$PYTHONPATH}
+step "$("$PY" -c 'import sys, torch, torchvision
+print(f"python {sys.version.split()[0]}, torch {torch.__version__}, torchvision {torchvision.__version__}")')"
 
 step "bench/train.py --device cuda --n-train $N_TRAIN (log: $LOGS/train.log)"
 "$PY" bench/train.py --device cuda --n-train "$N_TRAIN" >"$LOGS/train.log" 2>&1 ||

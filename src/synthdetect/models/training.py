@@ -221,7 +221,8 @@ def _gpu_budget(device: torch.device) -> int:
 def _upload(X: np.ndarray, device: torch.device, chunk: int = 1024) -> torch.Tensor:
     out = torch.empty(X.shape, dtype=torch.uint8, device=device)
     for a in range(0, len(X), chunk):
-        out[a : a + chunk].copy_(torch.from_numpy(np.ascontiguousarray(X[a : a + chunk])))
+        # a writable copy: torch.from_numpy warns on the read-only memmap of the image cache
+        out[a : a + chunk].copy_(torch.from_numpy(np.array(X[a : a + chunk])))
     return out
 
 
