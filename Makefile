@@ -12,6 +12,10 @@ TEST_WORKERS ?= $(shell n=$$(nproc); echo $$(( n < 2 ? 2 : n )))
 APT_PACKAGES := singularity-music warzone2100-music fluid-soundfont-gm hyperrogue-music planetblupi-music-ogg espeak-ng
 TEST_APT_PACKAGES := $(APT_PACKAGES)
 STAMP  := $(VENV)/.installed
+# The venv installs with --no-compile, so Python caches each module's bytecode the first
+# time it is imported. An inherited PYTHONDONTWRITEBYTECODE (many container images set it)
+# would have every job recompile torch, pandas and Snakemake from source instead.
+unexport PYTHONDONTWRITEBYTECODE
 VENV_NEED_GB := 7
 
 .PHONY: demo test lint venv apt report clean-demo

@@ -14,6 +14,8 @@
 #
 #   bash bench/gpu_check.sh            # from anywhere; logs under $GPU_CHECK_LOGS (/tmp)
 set -euo pipefail
+# the venv installs with --no-compile: Python must be free to cache bytecode as it imports
+unset PYTHONDONTWRITEBYTECODE
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 VENV=${GPU_CHECK_VENV:-.venv-gpu}
