@@ -142,7 +142,7 @@ def test_configure_cpu_has_training_reuse_freed_memory_instead_of_faulting_it_in
         cpu.configure_cpu(2, reuse_memory=False)
         assert not cpu.reuses_freed_memory()
         untuned = faults_per_step()
-        assert untuned > 1000, untuned  # glibc maps and unmaps the big blocks every step
+        assert untuned > 100, untuned  # glibc maps and unmaps the big blocks every step
         cpu.configure_cpu(2)
         assert cpu.reuses_freed_memory()
         tuned = faults_per_step()
