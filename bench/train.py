@@ -302,21 +302,17 @@ def main(argv: list[str] | None = None) -> int:
             rate = input_rate(Xtr, dev, c["batch_size"], args.seed)
             print(f"input path only ({kind:>9s}): {rate:9.0f} img/s")
 
+        # the PaperCNN settings both loops train with
+        cnn_fit = dict(
+            epochs=args.cnn_epochs, lr=c["lr"], batch_size=c["batch_size"], seed=args.seed
+        )
         # CPU: first the plain, untuned loop on the real input, while malloc still has
         # glibc's defaults (train_classifier's configure_cpu changes them for the process)
         if dev.type == "cpu":
             assert not cpu.reuses_freed_memory(), "the baseline must run with malloc untuned"
             training.seed_everything(args.seed)
             plain = paper_order(build_network("cnn", c, image_size=size[0]))
-            base = baseline_rate(
-                plain,
-                (real_tr, y_tr),
-                (real_va, y_va),
-                epochs=args.cnn_epochs,
-                lr=c["lr"],
-                batch_size=c["batch_size"],
-                seed=args.seed,
-            )
+            base = baseline_rate(plain, (real_tr, y_tr), (real_va, y_va), **cnn_fit)
             print(f"PaperCNN plain fp32 NCHW loop (real): {base:9.1f} img/s")
 
         # PaperCNN; on CPU also the opt-in bf16 autocast (models.cnn.precision: bf16)
@@ -331,10 +327,7 @@ def main(argv: list[str] | None = None) -> int:
                 net,
                 (Xtr, y_tr),
                 (Xva, y_va),
-                epochs=args.cnn_epochs,
-                lr=c["lr"],
-                batch_size=c["batch_size"],
-                seed=args.seed,
+                **cnn_fit,
                 device=dev,
                 progress=False,
                 precision=precision,
